@@ -1,0 +1,1 @@
+"""The agent brain port and its implementations (the offline agent is the default)."""

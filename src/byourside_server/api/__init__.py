@@ -1,0 +1,1 @@
+"""HTTP edge: parsing, auth, error envelopes. Knows nothing of telephony."""

@@ -1,0 +1,56 @@
+"""Call records to the wire shapes of spec section 4 (every key always present)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from byourside_server.domain import transcript_text
+from byourside_server.store.records import CallRecord
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def call_to_json(call: CallRecord, *, base_url: str = "") -> dict[str, Any]:
+    turns = call.turns
+    return {
+        "id": call.id,
+        "callId": call.id,
+        "status": call.status.value,
+        "to": call.to_number,
+        "from": call.from_number,
+        "objective": call.objective,
+        "context": call.context,
+        "fields": [f.to_json() for f in call.fields],
+        "language": call.language,
+        "languageSource": call.language_source,
+        "voice": call.voice,
+        "summary": call.summary,
+        "extracted": dict(call.extracted) if call.extracted is not None else None,
+        "transcript": transcript_text(turns) if turns is not None else None,
+        "turns": [t.to_json() for t in turns] if turns is not None else None,
+        "recordingUrl": f"{base_url}/v1/agent/calls/{call.id}/recording" if call.recording_path else None,
+        "createdAt": iso(call.created_at),
+        "startedAt": iso(call.started_at),
+        "endedAt": iso(call.ended_at),
+        "durationSeconds": call.duration_seconds,
+        "endReason": call.end_reason,
+        "objectiveMet": call.objective_met,
+        "metadata": dict(call.metadata),
+        "maxDurationSeconds": call.max_duration_seconds,
+        "cancelRequested": call.cancel_requested_at is not None,
+    }
+
+
+def created_response(call: CallRecord) -> dict[str, Any]:
+    return {
+        "callId": call.id,
+        "status": call.status.value,
+        "language": call.language,
+        "languageSource": call.language_source,
+        "voice": call.voice,
+    }

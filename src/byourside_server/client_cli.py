@@ -1,0 +1,98 @@
+"""``byourside call``: place a call through the HTTP API with the Python SDK and follow it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Callable
+
+
+def _sdk():  # noqa: ANN202
+    try:
+        import byourside
+    except ImportError:
+        print("error: the Python SDK is not installed: pip install -e sdks/python", file=sys.stderr)
+        raise SystemExit(1) from None
+    return byourside
+
+
+def parse_field(spec: str) -> dict[str, Any]:
+    """'name', 'name:type' or 'name:type:description' -> a fields item."""
+    name, _, rest = spec.partition(":")
+    ftype, _, description = rest.partition(":")
+    field: dict[str, Any] = {"name": name.strip()}
+    if ftype.strip():
+        field["type"] = ftype.strip()
+    if description.strip():
+        field["description"] = description.strip()
+    return field
+
+
+def status_printer(out: Callable[[str], None]) -> Callable[[dict[str, Any]], None]:
+    """A callback that prints each status change once, with the time since the first one."""
+    started = time.monotonic()
+
+    def show(call: dict[str, Any]) -> None:
+        extra = f" ({call['endReason']})" if call.get("endReason") else ""
+        out(f"  [{time.monotonic() - started:5.1f}s] {call['status']}{extra}")
+
+    return show
+
+
+def follow(client: Any, call_id: str, *, timeout: float, out: Callable[[str], None]) -> dict[str, Any]:
+    """Wait for the call to end, printing status changes and transcript lines as they appear."""
+    show_status = status_printer(out)
+    shown_turns = 0
+
+    def on_poll(call: dict[str, Any]) -> None:
+        nonlocal shown_turns
+        turns = call.get("turns") or []
+        for turn in turns[shown_turns:]:
+            who = "Agent  " if turn["speaker"] == "agent" else "Contact"
+            out(f"      {who}: {turn['text']}")
+        shown_turns = max(shown_turns, len(turns))
+
+    last_status = None
+    deadline = time.monotonic() + timeout
+    while True:
+        call = client.get_call(call_id)
+        if call["status"] != last_status:
+            show_status(call)
+            last_status = call["status"]
+        on_poll(call)
+        if call["status"] in ("completed", "no_answer", "voicemail", "declined", "failed"):
+            return call
+        if time.monotonic() + 0.5 > deadline:
+            raise TimeoutError("The call did not finish in time; follow it with 'byourside call' or GET /v1/agent/calls/{id}.")
+        time.sleep(0.5)
+
+
+def place_and_follow(args: argparse.Namespace) -> int:
+    byourside = _sdk()
+    try:
+        client = byourside.Client(os.environ.get("BYS_API_KEY"), base_url=os.environ.get("BYS_BASE_URL"))
+        created = client.place_call(
+            args.to,
+            args.objective,
+            context=args.context,
+            fields=[parse_field(f) for f in args.field] or None,
+            caller_id=args.caller_id,
+        )
+    except byourside.ByoursideError as exc:
+        hint = " Set BYS_API_KEY (byourside keys create --account default)." if exc.code == "no_api_key" else ""
+        print(f"error: {exc.message} [{exc.code}]{hint}", file=sys.stderr)
+        return 1
+    if not args.wait:
+        print(json.dumps(created, indent=2))
+        return 0
+    print(f"Call {created['callId']} queued.", file=sys.stderr)
+    try:
+        call = follow(client, created["callId"], timeout=args.timeout, out=lambda s: print(s, file=sys.stderr))
+    except (byourside.ByoursideError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(call, indent=2))
+    return 0

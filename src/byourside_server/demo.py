@@ -1,0 +1,119 @@
+"""``byourside demo``: a private server on SQLite + the phone simulator, one call, the result.
+
+The server (API and workers) runs on its own event loop in a background thread;
+the main thread is an ordinary client using the Python SDK over HTTP, exactly
+as a user's program would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from byourside_server.client_cli import _sdk, follow
+from byourside_server.logs import configure_logging
+from byourside_server.settings import Settings
+
+DEMO_TO = "+14155550123"
+DEMO_OBJECTIVE = "Find out whether they have a table for two tonight at 7pm and how much the tasting menu costs."
+DEMO_FIELDS = [
+    {"name": "table_available", "type": "boolean", "description": "whether a table for two is free tonight at 7pm"},
+    {"name": "tasting_menu_price", "type": "number", "description": "the price of the tasting menu per person, in dollars"},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DemoServer(threading.Thread):
+    """Runs a fresh server in a thread; ``key`` is set once it is ready."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="byourside-demo-server", daemon=True)
+        self.settings = settings
+        self.key: str | None = None
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+            self.error = exc
+            self.ready.set()
+
+    async def _main(self) -> None:
+        from byourside_server.server import DEFAULT_SIMULATOR_CALLER_ID, prepare, run_server
+
+        services = await prepare(self.settings)
+        account = await services.accounts.create("demo", services.default_limits)
+        await services.accounts.add_number(account.id, DEFAULT_SIMULATOR_CALLER_ID, make_default=True)
+        _, self.key = await services.accounts.create_key(account.id, name="demo")
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        started = asyncio.Event()
+        runner = asyncio.create_task(run_server(services, with_workers=True, ready=started, stop=self._stop))
+        await started.wait()
+        self.ready.set()
+        await runner
+
+    def shutdown(self) -> None:
+        if self._loop and self._stop:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self.join(timeout=30)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    base = Settings()
+    data_dir = Path(base.data_dir) / "demo"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    settings = base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "database_url": None,
+            "host": "127.0.0.1",
+            "port": _free_port(),
+            "telephony": "simulator",
+            "brain": "offline",
+            "sim_time_scale": args.time_scale,
+            "log_level": "warning",
+        }
+    )
+    configure_logging(settings.log_level, settings.log_json)
+    out = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+
+    out("byourside demo: starting a private server (SQLite + phone simulator + offline agent)...")
+    server = DemoServer(settings)
+    server.start()
+    server.ready.wait(timeout=60)
+    if server.error or not server.key:
+        out(f"error: the demo server did not start: {server.error!r}")
+        return 1
+    byourside = _sdk()
+    try:
+        client = byourside.Client(server.key, base_url=f"http://127.0.0.1:{settings.port}")
+        out(f"Server ready on http://127.0.0.1:{settings.port}. Placing a call to the simulator's restaurant:")
+        out(f"  objective: {DEMO_OBJECTIVE}")
+        out("  fields:    " + ", ".join(f"{f['name']} ({f['type']})" for f in DEMO_FIELDS))
+        created = client.place_call(DEMO_TO, DEMO_OBJECTIVE, fields=DEMO_FIELDS)
+        out(f"Call {created['callId']} {created['status']}; following it live:")
+        call = follow(client, created["callId"], timeout=300, out=out)
+    except byourside.ByoursideError as exc:
+        out(f"error: {exc.message} [{exc.code}]")
+        return 1
+    finally:
+        server.shutdown()
+    out("")
+    out("Finished call:")
+    print(json.dumps(call, indent=2))
+    return 0 if call["status"] == "completed" else 1

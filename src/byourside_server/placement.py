@@ -1,0 +1,89 @@
+"""Placing a call: guardrails, caller-ID and language resolution, then one store transaction.
+
+Order of work (spec section 4): validate -> guardrails -> create the call record
+``queued`` -> respond. Nothing is written unless every check passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Mapping
+
+from byourside_server.api.requests import CallRequest
+from byourside_server.api.serialize import created_response
+from byourside_server.errors import CallerIdNotOwned
+from byourside_server.guardrails.numbers import check_destination
+from byourside_server.guardrails.webhook_urls import check_webhook_url
+from byourside_server.services import Services
+from byourside_server.store.calls import Created, NewCall
+from byourside_server.store.records import Account, ApiKeyRecord
+
+_HEBREW = re.compile(r"[\u0590-\u05FF]")
+_ENGLISH_BY_REGION = {"US": "en-US", "CA": "en-CA", "GB": "en-GB", "AU": "en-AU", "NZ": "en-NZ"}
+
+
+def request_hash(body: Mapping[str, Any]) -> str:
+    """A stable fingerprint of a request body, for Idempotency-Key comparisons."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def resolve_language(requested: str | None, objective: str, region: str, default: str) -> tuple[str, str]:
+    """(language, languageSource). Without an explicit tag, infer from the objective's script and the destination."""
+    if requested and requested != "auto":
+        return requested, "explicit"
+    if _HEBREW.search(objective):
+        inferred = "he-IL"
+    else:
+        inferred = _ENGLISH_BY_REGION.get(region, default)
+    return inferred, "auto" if requested == "auto" else "inferred"
+
+
+async def place_call(
+    services: Services,
+    account: Account,
+    key: ApiKeyRecord,
+    request: CallRequest,
+    *,
+    idempotency_key: str | None = None,
+    body_hash: str | None = None,
+) -> Created:
+    settings = services.settings
+    destination = check_destination(request.to, services.destination_policy)
+    if request.webhook_url:
+        await check_webhook_url(
+            request.webhook_url,
+            allow_http=settings.webhook_allow_http,
+            allow_private=settings.webhook_allow_private,
+        )
+    caller_id = request.caller_id or account.default_caller_id
+    if caller_id is None or not await services.accounts.owns_number(account.id, caller_id):
+        raise CallerIdNotOwned(
+            "The caller ID is not a number on this account."
+            if request.caller_id
+            else "This account has no default caller ID. Add one with 'byourside numbers add'."
+        )
+    language, language_source = resolve_language(
+        request.language, request.objective, destination.region, settings.default_language
+    )
+    new = NewCall(
+        to_number=destination.e164,
+        from_number=caller_id,
+        objective=request.objective,
+        context=request.context,
+        fields=request.fields,
+        webhook_url=request.webhook_url,
+        voice=request.voice or key.voice or settings.default_voice,
+        language=language,
+        language_source=language_source,
+        max_duration_seconds=request.max_duration_seconds or settings.max_duration_seconds,
+        metadata=request.metadata,
+    )
+    created = await services.calls.create(
+        account, new, idempotency_key=idempotency_key, request_hash=body_hash, respond=created_response
+    )
+    if not created.replayed:
+        services.signals.call_queued.set()
+    return created

@@ -1,0 +1,70 @@
+"""A Line wrapper that records every turn and enforces the call's time limit."""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Sequence
+
+from byourside_server.domain import Turn
+from byourside_server.telephony.base import HangUp, Line, LineEvent, Silence, Speech, Spoken
+
+
+class CallTimeUp(Exception):
+    """The call reached its maximum duration; the runtime ends it."""
+
+
+class RecordingLine(Line):
+    def __init__(
+        self,
+        inner: Line,
+        max_duration_ms: int,
+        on_turn: Callable[[Sequence[Turn]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.max_duration_ms = max_duration_ms
+        self.on_turn = on_turn  # called with all turns so far, so observers can show a live transcript
+        self.turns: list[Turn] = []
+        self.digits_sent: list[str] = []
+
+    async def _record(self, turn: Turn) -> None:
+        self.turns.append(turn)
+        if self.on_turn is not None:
+            await self.on_turn(tuple(self.turns))
+
+    def _check_time(self) -> None:
+        if self.inner.elapsed_ms() >= self.max_duration_ms:
+            raise CallTimeUp()
+
+    async def say(self, text: str) -> Spoken:
+        self._check_time()
+        spoken = await self.inner.say(text)
+        await self._record(Turn("agent", text, spoken.start_ms, spoken.end_ms))
+        return spoken
+
+    async def say_final(self, text: str) -> None:
+        """Speak a closing line even though the time limit has passed."""
+        spoken = await self.inner.say(text)
+        await self._record(Turn("agent", text, spoken.start_ms, spoken.end_ms))
+
+    async def listen(self, timeout_seconds: float) -> LineEvent:
+        self._check_time()
+        remaining = (self.max_duration_ms - self.inner.elapsed_ms()) / 1000
+        event = await self.inner.listen(max(0.0, min(timeout_seconds, remaining)))
+        if isinstance(event, Speech):
+            await self._record(Turn("contact", event.text, event.start_ms, event.end_ms))
+        elif isinstance(event, Silence) and self.inner.elapsed_ms() >= self.max_duration_ms:
+            raise CallTimeUp()
+        return event
+
+    async def send_digits(self, digits: str) -> None:
+        self._check_time()
+        await self.inner.send_digits(digits)
+        self.digits_sent.append(digits)
+
+    async def hangup(self) -> None:
+        await self.inner.hangup()
+
+    def elapsed_ms(self) -> int:
+        return self.inner.elapsed_ms()
+
+
+__all__ = ["RecordingLine", "CallTimeUp", "HangUp"]

@@ -1,0 +1,127 @@
+"""A worker: claims queued calls up to its concurrency, keeps their leases alive,
+passes on cancel requests, and reaps calls whose worker vanished.
+
+Many workers (in many processes) can share one store: claiming is atomic, and
+a worker that loses a lease abandons that call without writing to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+
+import structlog
+
+from byourside_server.runtime.session import CallSession, SessionDeps
+from byourside_server.services import Services
+from byourside_server.errors import StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(self, services: Services, deps: SessionDeps, *, concurrency: int, worker_id: str | None = None) -> None:
+        self.services = services
+        self.deps = deps
+        self.concurrency = max(1, concurrency)
+        self.worker_id = worker_id or new_worker_id()
+        self.sessions: dict[str, tuple[CallSession, asyncio.Task]] = {}
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until ``stop()``; then wait for the calls in hand to finish."""
+        log.info("worker_started", worker_id=self.worker_id, concurrency=self.concurrency)
+        upkeep = asyncio.create_task(self._upkeep_loop())
+        try:
+            await self._claim_loop()
+        finally:
+            upkeep.cancel()
+            if self.sessions:
+                await asyncio.gather(*(task for _, task in self.sessions.values()), return_exceptions=True)
+            log.info("worker_stopped", worker_id=self.worker_id)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.services.signals.call_queued.set()
+
+    async def _claim_loop(self) -> None:
+        settings = self.services.settings
+        queued = self.services.signals.call_queued
+        while not self._stopping.is_set():
+            claimed = False
+            if len(self.sessions) < self.concurrency:
+                try:
+                    claimed = await self._claim_one()
+                except StoreUnavailable:
+                    await asyncio.sleep(settings.poll_seconds * 4)
+                    continue
+            if claimed:
+                continue
+            queued.clear()
+            try:
+                await asyncio.wait_for(queued.wait(), timeout=settings.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _claim_one(self) -> bool:
+        settings = self.services.settings
+        call = await self.services.calls.claim_next(self.worker_id, settings.lease_seconds)
+        if call is None:
+            return False
+        account = await self.services.accounts.get(call.account_id)
+        if account is None:  # cannot happen with foreign keys; never dial without an account
+            await self.services.calls.release(call.id, self.worker_id)
+            return False
+        session = CallSession(self.deps, call, account, self.worker_id)
+        task = asyncio.create_task(self._run_session(session), name=f"call-{call.id}")
+        self.sessions[call.id] = (session, task)
+        return True
+
+    async def _run_session(self, session: CallSession) -> None:
+        try:
+            await session.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session_error", call_id=session.call.id)
+        finally:
+            self.sessions.pop(session.call.id, None)
+            self.services.signals.call_queued.set()  # a slot is free
+
+    async def _upkeep_loop(self) -> None:
+        settings = self.services.settings
+        cancel_signal = self.services.signals.cancel_requested
+        while True:
+            cancel_signal.clear()
+            try:
+                await asyncio.wait_for(cancel_signal.wait(), timeout=settings.heartbeat_seconds)
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self._heartbeat()
+                reaped = await self.services.calls.reap_expired()
+                for call_id in reaped:
+                    log.warning("call_reaped_worker_lost", call_id=call_id)
+            except StoreUnavailable:
+                log.warning("heartbeat_store_unavailable", worker_id=self.worker_id)
+            except Exception:
+                log.exception("upkeep_error", worker_id=self.worker_id)
+
+    async def _heartbeat(self) -> None:
+        ids = list(self.sessions)
+        lost, canceled = await self.services.calls.heartbeat(self.worker_id, ids, self.services.settings.lease_seconds)
+        for call_id in canceled:
+            entry = self.sessions.get(call_id)
+            if entry:
+                entry[0].cancel_requested.set()
+        for call_id in lost:
+            entry = self.sessions.get(call_id)
+            if entry:
+                log.warning("lease_lost", call_id=call_id)
+                entry[1].cancel()

@@ -1,0 +1,105 @@
+"""Running byourside: the API and/or workers on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from contextlib import suppress
+
+import structlog
+import uvicorn
+
+from byourside_server.api.app import create_app
+from byourside_server.runtime.registry import build_brain, build_telephony
+from byourside_server.runtime.session import SessionDeps
+from byourside_server.runtime.worker import Worker
+from byourside_server.services import Services, build_services
+from byourside_server.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_ACCOUNT = "default"
+DEFAULT_SIMULATOR_CALLER_ID = "+14155550100"
+
+
+async def prepare(settings: Settings) -> Services:
+    """Open the store and bring its schema up to date."""
+    services = build_services(settings)
+    await services.db.migrate()
+    return services
+
+
+async def bootstrap_default_account(services: Services) -> bool:
+    """On an empty store, create account 'default' owning a simulator caller ID."""
+    if await services.accounts.count() > 0:
+        return False
+    account = await services.accounts.create(DEFAULT_ACCOUNT, services.default_limits)
+    await services.accounts.add_number(account.id, DEFAULT_SIMULATOR_CALLER_ID, make_default=True)
+    return True
+
+
+def build_worker(services: Services) -> Worker:
+    settings = services.settings
+    deps = SessionDeps(
+        calls=services.calls,
+        telephony=build_telephony(settings, services.clock),
+        brain=build_brain(settings),
+        ring_timeout_seconds=settings.ring_timeout_seconds,
+    )
+    return Worker(services, deps, concurrency=settings.workers)
+
+
+async def run_server(
+    services: Services,
+    *,
+    with_workers: bool,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve HTTP (and run workers) until SIGINT/SIGTERM; workers finish calls in hand first."""
+    settings = services.settings
+    worker = build_worker(services) if with_workers else None
+    config = uvicorn.Config(
+        create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    worker_task = asyncio.create_task(worker.run()) if worker else None
+    serve_task = asyncio.create_task(server.serve())
+    stopper = asyncio.create_task(_stop_when_set(stop, server)) if stop is not None else None
+    if ready is not None:
+        while not server.started and not serve_task.done():
+            await asyncio.sleep(0.02)
+        ready.set()
+    try:
+        await serve_task
+        if stopper:
+            stopper.cancel()
+    finally:
+        if worker and worker_task:
+            worker.stop()
+            await worker_task
+            await worker.deps.telephony.aclose()
+        await services.aclose()
+
+
+async def _stop_when_set(stop: asyncio.Event, server: uvicorn.Server) -> None:
+    await stop.wait()
+    server.should_exit = True
+
+
+async def run_worker_only(services: Services) -> None:
+    worker = build_worker(services)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await worker.deps.telephony.aclose()
+        await services.aclose()
+
+
+def print_err(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)

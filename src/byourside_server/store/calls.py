@@ -1,0 +1,455 @@
+"""Calls: creation (limits + idempotency in one transaction), listing, cancel,
+and the worker side: claim with a lease, heartbeat, forward-only transitions.
+
+Every transition is a conditional UPDATE on the current status (and, for the
+worker side, on the lease owner), so statuses only move forward and two
+workers can never both act on one call. ``dial_started_at`` is written and
+committed before a call is dialled: a call whose lease expires after that point
+is failed (``worker_lost``), never dialled again.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping, Sequence
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from byourside_server.clock import Clock
+from byourside_server.domain import ACTIVE_STATUSES, CallStatus, FieldSpec, Turn
+from byourside_server.errors import (
+    CallNotActive,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OverMinuteCap,
+    RateLimited,
+)
+from byourside_server.store import schema as t
+from byourside_server.store.database import Database
+from byourside_server.store.records import Account, CallRecord, call_from_row
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
+_CONCURRENCY_RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class NewCall:
+    to_number: str
+    from_number: str
+    objective: str
+    context: str | None
+    fields: tuple[FieldSpec, ...]
+    webhook_url: str | None
+    voice: str
+    language: str
+    language_source: str
+    max_duration_seconds: int
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Created:
+    call: CallRecord | None  # None when an idempotent replay returned a stored response
+    response: Mapping[str, Any]
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What a worker writes when a call ends."""
+
+    status: CallStatus
+    end_reason: str
+    summary: str | None = None
+    extracted: Mapping[str, Any] | None = None
+    turns: Sequence[Turn] | None = None
+    objective_met: bool | None = None
+    duration_seconds: int | None = None
+    recording_path: str | None = None
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def encode_cursor(call: CallRecord) -> str:
+    raw = f"{call.created_at.isoformat()}|{call.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, call_id = raw.split("|", 1)
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None or not call_id:
+            raise ValueError
+        return when, call_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("'cursor' is not a cursor this server issued; pass nextCursor back unchanged.") from exc
+
+
+class CallRepo:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # API side
+
+    async def create(
+        self,
+        account: Account,
+        new: NewCall,
+        *,
+        idempotency_key: str | None,
+        request_hash: str | None,
+        respond: Callable[[CallRecord], Mapping[str, Any]],
+    ) -> Created:
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            if not self.db.is_sqlite:
+                # Serialise creations per account so limit checks cannot race.
+                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account.id).with_for_update())
+            if idempotency_key is not None:
+                replay = await self._idempotent_replay(conn, account.id, idempotency_key, request_hash, now)
+                if replay is not None:
+                    return Created(call=None, response=replay, replayed=True)
+            max_duration = await self._check_limits(conn, account, new.max_duration_seconds, now)
+            row = {
+                "id": str(uuid.uuid4()),
+                "account_id": account.id,
+                "status": CallStatus.QUEUED.value,
+                "to_number": new.to_number,
+                "from_number": new.from_number,
+                "objective": new.objective,
+                "context": new.context,
+                "fields": [f.to_json() for f in new.fields],
+                "webhook_url": new.webhook_url,
+                "voice": new.voice,
+                "language": new.language,
+                "language_source": new.language_source,
+                "max_duration_seconds": max_duration,
+                "metadata": dict(new.metadata),
+                "created_at": now,
+            }
+            await conn.execute(insert(t.calls).values(**row))
+            call = call_from_row({c.name: row.get(c.name) for c in t.calls.c})
+            response = dict(respond(call))
+            if idempotency_key is not None:
+                await conn.execute(
+                    insert(t.idempotency_keys).values(
+                        account_id=account.id,
+                        key=idempotency_key,
+                        request_hash=request_hash,
+                        call_id=call.id,
+                        response=response,
+                        created_at=now,
+                    )
+                )
+        return Created(call=call, response=response, replayed=False)
+
+    async def _idempotent_replay(
+        self, conn: AsyncConnection, account_id: str, key: str, request_hash: str | None, now: datetime
+    ) -> Mapping[str, Any] | None:
+        k = t.idempotency_keys.c
+        where = and_(k.account_id == account_id, k.key == key)
+        row = (await conn.execute(select(t.idempotency_keys).where(where))).mappings().first()
+        if row is None:
+            return None
+        if now - row["created_at"] > IDEMPOTENCY_TTL:
+            await conn.execute(delete(t.idempotency_keys).where(where))
+            return None
+        if row["request_hash"] != request_hash:
+            raise IdempotencyConflict()
+        return row["response"]
+
+    async def _check_limits(self, conn: AsyncConnection, account: Account, max_duration: int, now: datetime) -> int:
+        """Raise when a per-account limit is reached; return the call's effective max duration."""
+        c = t.calls.c
+        window_start = now - timedelta(seconds=60)
+        recent, oldest = (
+            await conn.execute(
+                select(func.count(), func.min(c.created_at)).where(
+                    and_(c.account_id == account.id, c.created_at > window_start)
+                )
+            )
+        ).one()
+        if recent >= account.calls_per_minute:
+            wait = 60 - (now - oldest).total_seconds() if oldest else 60
+            raise RateLimited(
+                f"This account may place {account.calls_per_minute} calls per minute. Retry after the Retry-After seconds.",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        active, reserved = (
+            await conn.execute(
+                select(func.count(), func.coalesce(func.sum(c.max_duration_seconds), 0)).where(
+                    and_(c.account_id == account.id, c.status.in_(_ACTIVE))
+                )
+            )
+        ).one()
+        if active >= account.max_concurrent_calls:
+            raise RateLimited(
+                f"This account may have {account.max_concurrent_calls} calls active at once. Retry after the Retry-After seconds.",
+                retry_after=_CONCURRENCY_RETRY_AFTER_SECONDS,
+            )
+        used = (
+            await conn.execute(
+                select(func.coalesce(func.sum(c.duration_seconds), 0)).where(
+                    and_(c.account_id == account.id, c.created_at >= _month_start(now), c.status.not_in(_ACTIVE))
+                )
+            )
+        ).scalar_one()
+        remaining = account.monthly_minutes * 60 - int(used) - int(reserved)
+        if remaining <= 0:
+            raise OverMinuteCap()
+        # A call never outlasts what is left of the allowance.
+        return max(1, min(max_duration, remaining))
+
+    async def get(self, account_id: str, call_id: str) -> CallRecord:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(t.calls).where(and_(t.calls.c.id == call_id, t.calls.c.account_id == account_id)))
+            ).mappings().first()
+        if row is None:
+            raise NotFound()
+        return call_from_row(row)
+
+    async def get_any(self, call_id: str) -> CallRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(t.calls).where(t.calls.c.id == call_id))).mappings().first()
+        return call_from_row(row) if row else None
+
+    async def list(
+        self, account_id: str, *, limit: int, cursor: str | None = None, status: CallStatus | None = None
+    ) -> tuple[list[CallRecord], str | None]:
+        c = t.calls.c
+        query = select(t.calls).where(c.account_id == account_id)
+        if status is not None:
+            query = query.where(c.status == status.value)
+        if cursor:
+            when, last_id = decode_cursor(cursor)
+            query = query.where(or_(c.created_at < when, and_(c.created_at == when, c.id < last_id)))
+        query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        calls = [call_from_row(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(calls[-1]) if len(rows) > limit else None
+        return calls, next_cursor
+
+    async def request_cancel(self, account_id: str, call_id: str) -> CallRecord:
+        """Queued calls end at once; dialling or live ones are flagged for their worker."""
+        now = self.clock.now()
+        c = t.calls.c
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(select(t.calls).where(and_(c.id == call_id, c.account_id == account_id)))
+            ).mappings().first()
+            if row is None:
+                raise NotFound()
+            status = CallStatus(row["status"])
+            if status.terminal:
+                raise CallNotActive()
+            if status is CallStatus.QUEUED and row["dial_started_at"] is None:
+                ended = await self._transition(
+                    conn,
+                    call_id,
+                    CallStatus.FAILED,
+                    {"end_reason": "canceled", "ended_at": now, "lease_owner": None, "lease_expires_at": None},
+                    from_statuses=[CallStatus.QUEUED],
+                    extra_where=[c.dial_started_at.is_(None)],
+                )
+                if not ended:  # a worker started dialling in between: flag it instead
+                    await conn.execute(update(t.calls).where(c.id == call_id).values(cancel_requested_at=now))
+            elif row["cancel_requested_at"] is None:
+                await conn.execute(update(t.calls).where(c.id == call_id).values(cancel_requested_at=now))
+            row = (await conn.execute(select(t.calls).where(c.id == call_id))).mappings().one()
+        return call_from_row(row)
+
+    # Worker side
+
+    async def claim_next(self, worker_id: str, lease_seconds: float) -> CallRecord | None:
+        """Lease the oldest queued call nobody holds (``SKIP LOCKED`` on PostgreSQL)."""
+        now = self.clock.now()
+        c = t.calls.c
+        pick = (
+            select(c.id)
+            .where(and_(c.status == CallStatus.QUEUED.value, or_(c.lease_expires_at.is_(None), c.lease_expires_at < now)))
+            .order_by(c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.db.write() as conn:
+            call_id = (await conn.execute(pick)).scalar_one_or_none()
+            if call_id is None:
+                return None
+            row = (
+                await conn.execute(
+                    update(t.calls)
+                    .where(c.id == call_id)
+                    .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+                    .returning(*t.calls.c)
+                )
+            ).mappings().one()
+        return call_from_row(row)
+
+    async def mark_dialing(self, call_id: str, worker_id: str) -> bool:
+        """Record that dialling starts. False means: do not dial (canceled or lease lost)."""
+        c = t.calls.c
+        async with self.db.write() as conn:
+            return await self._transition(
+                conn,
+                call_id,
+                CallStatus.DIALING,
+                {"dial_started_at": self.clock.now()},
+                from_statuses=[CallStatus.QUEUED],
+                extra_where=[c.lease_owner == worker_id, c.dial_started_at.is_(None), c.cancel_requested_at.is_(None)],
+            )
+
+    async def mark_in_progress(self, call_id: str, worker_id: str) -> bool:
+        async with self.db.write() as conn:
+            return await self._transition(
+                conn,
+                call_id,
+                CallStatus.IN_PROGRESS,
+                {"started_at": self.clock.now()},
+                from_statuses=[CallStatus.DIALING],
+                extra_where=[t.calls.c.lease_owner == worker_id],
+            )
+
+    async def finish(self, call_id: str, worker_id: str, outcome: CallOutcome) -> bool:
+        values: dict[str, Any] = {
+            "end_reason": outcome.end_reason,
+            "summary": outcome.summary,
+            "extracted": dict(outcome.extracted) if outcome.extracted is not None else None,
+            "turns": [turn.to_json() for turn in outcome.turns] if outcome.turns is not None else None,
+            "objective_met": outcome.objective_met,
+            "duration_seconds": outcome.duration_seconds,
+            "recording_path": outcome.recording_path,
+            "ended_at": self.clock.now(),
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        async with self.db.write() as conn:
+            return await self._transition(
+                conn,
+                call_id,
+                outcome.status,
+                values,
+                from_statuses=list(ACTIVE_STATUSES),
+                extra_where=[t.calls.c.lease_owner == worker_id],
+            )
+
+    async def save_live_turns(self, call_id: str, worker_id: str, turns: Sequence[Turn]) -> None:
+        """Store the transcript so far, so clients polling a live call can follow it."""
+        c = t.calls.c
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(t.calls)
+                .where(and_(c.id == call_id, c.lease_owner == worker_id, c.status == CallStatus.IN_PROGRESS.value))
+                .values(turns=[turn.to_json() for turn in turns])
+            )
+
+    async def release(self, call_id: str, worker_id: str) -> None:
+        """Give back a call this worker claimed but never dialled."""
+        c = t.calls.c
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(t.calls)
+                .where(and_(c.id == call_id, c.lease_owner == worker_id, c.status == CallStatus.QUEUED.value))
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    async def heartbeat(self, worker_id: str, call_ids: Sequence[str], lease_seconds: float) -> tuple[set[str], set[str]]:
+        """Extend leases. Returns (ids whose lease this worker no longer holds, ids with a cancel request)."""
+        if not call_ids:
+            return set(), set()
+        c = t.calls.c
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(t.calls)
+                .where(and_(c.id.in_(call_ids), c.lease_owner == worker_id, c.status.in_(_ACTIVE)))
+                .values(lease_expires_at=self.clock.now() + timedelta(seconds=lease_seconds))
+            )
+            rows = (
+                await conn.execute(select(c.id, c.lease_owner, c.status, c.cancel_requested_at).where(c.id.in_(call_ids)))
+            ).all()
+        held = {r.id for r in rows if r.lease_owner == worker_id and r.status in _ACTIVE}
+        canceled = {r.id for r in rows if r.id in held and r.cancel_requested_at is not None}
+        return set(call_ids) - held, canceled
+
+    async def reap_expired(self) -> list[str]:
+        """Fail dialled calls whose worker vanished (lease expired). Undialled ones simply become claimable."""
+        now = self.clock.now()
+        c = t.calls.c
+        async with self.db.write() as conn:
+            ids = (
+                await conn.execute(
+                    select(c.id).where(
+                        and_(
+                            c.status.in_([CallStatus.DIALING.value, CallStatus.IN_PROGRESS.value]),
+                            c.lease_expires_at < now,
+                        )
+                    )
+                )
+            ).scalars().all()
+            reaped = []
+            for call_id in ids:
+                values = {"end_reason": "worker_lost", "ended_at": now, "lease_owner": None, "lease_expires_at": None}
+                if await self._transition(
+                    conn,
+                    call_id,
+                    CallStatus.FAILED,
+                    values,
+                    from_statuses=[CallStatus.DIALING, CallStatus.IN_PROGRESS],
+                    extra_where=[c.lease_expires_at < now],
+                ):
+                    reaped.append(call_id)
+        return reaped
+
+    async def events(self, call_id: str) -> list[tuple[str, str, datetime]]:
+        e = t.call_events.c
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(e.event, e.status, e.created_at).where(e.call_id == call_id).order_by(e.created_at)
+            )
+            return [(r.event, r.status, r.created_at) for r in rows]
+
+    async def _transition(
+        self,
+        conn: AsyncConnection,
+        call_id: str,
+        new_status: CallStatus,
+        values: Mapping[str, Any],
+        *,
+        from_statuses: Sequence[CallStatus],
+        extra_where: Sequence[Any] = (),
+    ) -> bool:
+        """Move a call forward if it is still in one of ``from_statuses``; write its event in the same transaction."""
+        c = t.calls.c
+        result = await conn.execute(
+            update(t.calls)
+            .where(and_(c.id == call_id, c.status.in_([s.value for s in from_statuses]), *extra_where))
+            .values(status=new_status.value, **values)
+            .returning(c.account_id)
+        )
+        account_id = result.scalar_one_or_none()
+        if account_id is None:
+            return False
+        await conn.execute(
+            insert(t.call_events).values(
+                id=str(uuid.uuid4()),
+                call_id=call_id,
+                account_id=account_id,
+                event=f"call.{new_status.value}",
+                status=new_status.value,
+                created_at=self.clock.now(),
+            )
+        )
+        return True

@@ -1,0 +1,144 @@
+"""Engine, transactions and migrations for SQLite and PostgreSQL.
+
+``Database.write()`` opens a write transaction (``BEGIN IMMEDIATE`` on SQLite so
+concurrent writers queue on the lock instead of failing half-way); ``read()`` a
+plain one. Connectivity failures surface as ``StoreUnavailable`` (503
+``store_error``) so callers never see driver exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from byourside_server.errors import StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, _OUTAGE_ERRORS):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+        self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._transaction(self._write_engine) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._transaction(self.engine) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        except StoreUnavailable:
+            raise
+        except BaseException as exc:
+            if _is_outage(exc):
+                log.warning("store_unavailable", error=type(exc).__name__)
+                raise StoreUnavailable() from exc
+            raise
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except StoreUnavailable:
+            return False
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (safe to run from many processes at once)."""
+        try:
+            async with self._write_engine.begin() as conn:
+                if not self.is_sqlite:
+                    # One migrator at a time across processes; released at commit.
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(7310561)"))
+                await conn.run_sync(_run_alembic_upgrade)
+        except SQLAlchemyError as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable() from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _run_alembic_upgrade(sync_conn) -> None:  # noqa: ANN001
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+def open_database(url: str) -> Database:
+    """Create the engine for ``url`` (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _install_sqlite_hooks(engine)
+    elif url.startswith("postgresql"):
+        engine = create_async_engine(
+            url,
+            pool_size=10,
+            max_overflow=10,
+            pool_timeout=5,
+            pool_pre_ping=True,
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
+    else:
+        raise ValueError("BYS_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return Database(engine)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+        # Let us issue BEGIN ourselves (pysqlite's implicit transactions are not enough).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn) -> None:  # noqa: ANN001
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

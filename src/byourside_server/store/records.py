@@ -1,0 +1,114 @@
+"""Plain frozen records the store hands out (no ORM objects leave the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from byourside_server.domain import CallStatus, FieldSpec, Turn
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    default_caller_id: str | None
+    webhook_secret: str
+    calls_per_minute: int
+    max_concurrent_calls: int
+    monthly_minutes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    account_id: str
+    prefix: str
+    last4: str
+    name: str | None
+    voice: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def display(self) -> str:
+        return f"{self.prefix}...{self.last4}"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    id: str
+    account_id: str
+    status: CallStatus
+    to_number: str
+    from_number: str
+    objective: str
+    context: str | None
+    fields: tuple[FieldSpec, ...]
+    webhook_url: str | None
+    voice: str
+    language: str
+    language_source: str
+    max_duration_seconds: int
+    metadata: Mapping[str, str]
+    summary: str | None
+    extracted: Mapping[str, Any] | None
+    turns: tuple[Turn, ...] | None
+    recording_path: str | None
+    end_reason: str | None
+    objective_met: bool | None
+    duration_seconds: int | None
+    created_at: datetime
+    dial_started_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    cancel_requested_at: datetime | None
+
+
+def call_from_row(row: Mapping[str, Any]) -> CallRecord:
+    turns = row["turns"]
+    return CallRecord(
+        id=row["id"],
+        account_id=row["account_id"],
+        status=CallStatus(row["status"]),
+        to_number=row["to_number"],
+        from_number=row["from_number"],
+        objective=row["objective"],
+        context=row["context"],
+        fields=tuple(FieldSpec(**f) for f in row["fields"]),
+        webhook_url=row["webhook_url"],
+        voice=row["voice"],
+        language=row["language"],
+        language_source=row["language_source"],
+        max_duration_seconds=row["max_duration_seconds"],
+        metadata=row["metadata"] or {},
+        summary=row["summary"],
+        extracted=row["extracted"],
+        turns=None
+        if turns is None
+        else tuple(Turn(t["speaker"], t["text"], t["startMs"], t["endMs"]) for t in turns),
+        recording_path=row["recording_path"],
+        end_reason=row["end_reason"],
+        objective_met=row["objective_met"],
+        duration_seconds=row["duration_seconds"],
+        created_at=row["created_at"],
+        dial_started_at=row["dial_started_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested_at=row["cancel_requested_at"],
+    )
+
+
+def account_from_row(row: Mapping[str, Any]) -> Account:
+    return Account(**{k: row[k] for k in Account.__dataclass_fields__})
+
+
+def key_from_row(row: Mapping[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(**{k: row[k] for k in ApiKeyRecord.__dataclass_fields__})

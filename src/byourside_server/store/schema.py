@@ -1,0 +1,138 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations under migrations/ create them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("default_caller_id", String(20)),
+    Column("webhook_secret", String(80), nullable=False),
+    Column("calls_per_minute", Integer, nullable=False),
+    Column("max_concurrent_calls", Integer, nullable=False),
+    Column("monthly_minutes", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("name", String(100)),
+    Column("voice", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("e164", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "e164", name="uq_phone_numbers_account_e164"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("to_number", String(20), nullable=False),
+    Column("from_number", String(20), nullable=False),
+    Column("objective", Text, nullable=False),
+    Column("context", Text),
+    Column("fields", JSON, nullable=False),
+    Column("webhook_url", Text),
+    Column("voice", String(64), nullable=False),
+    Column("language", String(35), nullable=False),
+    Column("language_source", String(10), nullable=False),
+    Column("max_duration_seconds", Integer, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("summary", Text),
+    Column("extracted", JSON),
+    Column("turns", JSON),
+    Column("recording_path", Text),
+    Column("end_reason", String(64)),
+    Column("objective_met", Boolean),
+    Column("duration_seconds", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("dial_started_at", UTCDateTime),  # set once, before dialling: a call is dialled at most once
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("cancel_requested_at", UTCDateTime),
+    Index("ix_calls_account_created", "account_id", "created_at"),
+    Index("ix_calls_status_created", "status", "created_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("call_id", String(36), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Every status change writes one row here in the same transaction: the outbox that
+# webhook delivery reads, so a crash between the change and its event loses nothing.
+call_events = Table(
+    "call_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("call_id", String(36), ForeignKey("calls.id"), nullable=False, index=True),
+    Column("account_id", String(36), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Telephony port and its providers (the phone simulator is the default)."""

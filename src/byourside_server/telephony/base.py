@@ -1,0 +1,139 @@
+"""The telephony port: dial a number, get back an outcome and, when answered, a Line.
+
+A Line is a live, answered call as seen by the agent: it can speak, listen for
+the next thing the callee does, send DTMF digits and hang up. Text lines (the
+simulator) carry words directly; audio lines (SIP) put a voice pipeline behind
+the same methods. Times on a line are milliseconds since it was answered, on
+the line's own timeline (the simulator may compress real time).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    call_id: str
+    to: str
+    from_number: str
+    ring_timeout_seconds: float
+    language: str
+    voice: str
+
+
+class DialResult(str, enum.Enum):
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"  # rang out
+    BUSY = "busy"
+    DECLINED = "declined"  # callee rejected the call
+    FAILED = "failed"  # carrier/trunk/network failure
+
+
+@dataclass(frozen=True)
+class DialOutcome:
+    result: DialResult
+    line: "Line | None" = None
+    reason: str | None = None  # short machine token, e.g. "carrier_unreachable"
+
+
+# What ``Line.listen`` returns.
+
+
+@dataclass(frozen=True)
+class Speech:
+    """The callee (person, machine or IVR) said something."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Nothing was said before the listen timeout."""
+
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Beep:
+    """An answering machine's record tone."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """The far end hung up; the line is closed."""
+
+    at_ms: int
+
+
+LineEvent = Speech | Silence | Beep | HangUp
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """Timing of something the agent said."""
+
+    start_ms: int
+    end_ms: int
+
+
+class CalleeHungUp(Exception):
+    """Raised by ``Line.say``/``send_digits`` when the far end has hung up."""
+
+    def __init__(self, at_ms: int) -> None:
+        super().__init__("callee hung up")
+        self.at_ms = at_ms
+
+
+class Line(ABC):
+    """An answered call."""
+
+    @abstractmethod
+    async def say(self, text: str) -> Spoken:
+        """Speak ``text`` to the callee; returns once it has been spoken.
+
+        Raises CalleeHungUp if the far end hangs up before or while speaking.
+        """
+
+    @abstractmethod
+    async def listen(self, timeout_seconds: float) -> LineEvent:
+        """Wait for the callee's next utterance (or silence, a beep, a hang-up).
+
+        After a HangUp has been returned every further call returns HangUp again.
+        """
+
+    @abstractmethod
+    async def send_digits(self, digits: str) -> None:
+        """Send DTMF digits (0-9, *, #)."""
+
+    @abstractmethod
+    async def hangup(self) -> None:
+        """End the call from our side. Idempotent."""
+
+    @abstractmethod
+    def elapsed_ms(self) -> int:
+        """Milliseconds since answer on this line's timeline."""
+
+
+class Telephony(ABC):
+    """A way to place outbound calls."""
+
+    name: str = "telephony"
+
+    @abstractmethod
+    async def dial(self, request: DialRequest) -> DialOutcome:
+        """Place the call and wait until it is answered or has definitively failed.
+
+        Cancelling the awaiting task must abandon the attempt (send CANCEL, stop
+        ringing) and leave nothing running.
+        """
+
+    async def aclose(self) -> None:
+        """Release provider resources (sockets, threads)."""
