@@ -114,14 +114,21 @@ class CallRepo:
     ) -> Created:
         now = self.clock.now()
         async with self.db.write() as conn:
-            if not self.db.is_sqlite:
-                # Serialise creations per account so limit checks cannot race.
-                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account.id).with_for_update())
+            # Read the limits inside the transaction (locking the row on PostgreSQL, where this
+            # serialises creations per account) so limit checks neither race nor use stale values.
+            a = t.accounts.c
+            limits = (
+                await conn.execute(
+                    select(a.calls_per_minute, a.max_concurrent_calls, a.monthly_minutes)
+                    .where(a.id == account.id)
+                    .with_for_update()
+                )
+            ).one()
             if idempotency_key is not None:
                 replay = await self._idempotent_replay(conn, account.id, idempotency_key, request_hash, now)
                 if replay is not None:
                     return Created(call=None, response=replay, replayed=True)
-            max_duration = await self._check_limits(conn, account, new.max_duration_seconds, now)
+            max_duration = await self._check_limits(conn, account.id, limits, new.max_duration_seconds, now)
             row = {
                 "id": str(uuid.uuid4()),
                 "account_id": account.id,
@@ -170,43 +177,45 @@ class CallRepo:
             raise IdempotencyConflict()
         return row["response"]
 
-    async def _check_limits(self, conn: AsyncConnection, account: Account, max_duration: int, now: datetime) -> int:
+    async def _check_limits(
+        self, conn: AsyncConnection, account_id: str, limits: Any, max_duration: int, now: datetime
+    ) -> int:
         """Raise when a per-account limit is reached; return the call's effective max duration."""
         c = t.calls.c
         window_start = now - timedelta(seconds=60)
         recent, oldest = (
             await conn.execute(
                 select(func.count(), func.min(c.created_at)).where(
-                    and_(c.account_id == account.id, c.created_at > window_start)
+                    and_(c.account_id == account_id, c.created_at > window_start)
                 )
             )
         ).one()
-        if recent >= account.calls_per_minute:
+        if recent >= limits.calls_per_minute:
             wait = 60 - (now - oldest).total_seconds() if oldest else 60
             raise RateLimited(
-                f"This account may place {account.calls_per_minute} calls per minute. Retry after the Retry-After seconds.",
+                f"This account may place {limits.calls_per_minute} calls per minute. Retry after the Retry-After seconds.",
                 retry_after=max(1, math.ceil(wait)),
             )
         active, reserved = (
             await conn.execute(
                 select(func.count(), func.coalesce(func.sum(c.max_duration_seconds), 0)).where(
-                    and_(c.account_id == account.id, c.status.in_(_ACTIVE))
+                    and_(c.account_id == account_id, c.status.in_(_ACTIVE))
                 )
             )
         ).one()
-        if active >= account.max_concurrent_calls:
+        if active >= limits.max_concurrent_calls:
             raise RateLimited(
-                f"This account may have {account.max_concurrent_calls} calls active at once. Retry after the Retry-After seconds.",
+                f"This account may have {limits.max_concurrent_calls} calls active at once. Retry after the Retry-After seconds.",
                 retry_after=_CONCURRENCY_RETRY_AFTER_SECONDS,
             )
         used = (
             await conn.execute(
                 select(func.coalesce(func.sum(c.duration_seconds), 0)).where(
-                    and_(c.account_id == account.id, c.created_at >= _month_start(now), c.status.not_in(_ACTIVE))
+                    and_(c.account_id == account_id, c.created_at >= _month_start(now), c.status.not_in(_ACTIVE))
                 )
             )
         ).scalar_one()
-        remaining = account.monthly_minutes * 60 - int(used) - int(reserved)
+        remaining = limits.monthly_minutes * 60 - int(used) - int(reserved)
         if remaining <= 0:
             raise OverMinuteCap()
         # A call never outlasts what is left of the allowance.
