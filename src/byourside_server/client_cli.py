@@ -59,10 +59,10 @@ def follow(client: Any, call_id: str, *, timeout: float, out: Callable[[str], No
     deadline = time.monotonic() + timeout
     while True:
         call = client.get_call(call_id)
+        on_poll(call)
         if call["status"] != last_status:
             show_status(call)
             last_status = call["status"]
-        on_poll(call)
         if call["status"] in ("completed", "no_answer", "voicemail", "declined", "failed"):
             return call
         if time.monotonic() + 0.5 > deadline:

@@ -44,7 +44,7 @@ class DemoServer(threading.Thread):
         self.error: BaseException | None = None
         self.ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
 
     def run(self) -> None:
         try:
@@ -60,16 +60,16 @@ class DemoServer(threading.Thread):
         account = await services.accounts.create("demo", services.default_limits)
         await services.accounts.add_number(account.id, DEFAULT_SIMULATOR_CALLER_ID, make_default=True)
         _, self.key = await services.accounts.create_key(account.id, name="demo")
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
         started = asyncio.Event()
-        runner = asyncio.create_task(run_server(services, with_workers=True, ready=started, stop=self._stop))
+        runner = asyncio.create_task(run_server(services, with_workers=True, ready=started, stop=self._stop_event))
         await started.wait()
         self.ready.set()
         await runner
 
     def shutdown(self) -> None:
-        if self._loop and self._stop:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop and self._stop_event:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
         self.join(timeout=30)
 
 

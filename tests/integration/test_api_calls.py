@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import auth, new_account
+from support import auth, new_account
 
 CALL_KEYS = {
     "id", "callId", "status", "to", "from", "objective", "context", "fields", "language", "languageSource",

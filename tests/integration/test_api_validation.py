@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import auth, new_account
+from support import auth, new_account
 
 GOOD = {"to": "+14155550123", "objective": "Ask for the opening hours."}
 

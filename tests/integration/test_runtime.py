@@ -11,7 +11,7 @@ from byourside_server.placement import place_call
 from byourside_server.runtime.session import SessionDeps
 from byourside_server.runtime.worker import Worker
 from byourside_server.telephony.base import DialResult
-from conftest import new_account, open_services
+from support import new_account, open_services
 from fakes import EchoBrain, FakeTelephony
 
 

@@ -1,0 +1,303 @@
+"""What the offline agent says, and the cues it listens for.
+
+Sentences are templates filled from the call task; nothing here is generated or
+invented. Recognisers are plain phrase lists over lower-cased text, so their
+behaviour can be read (and tested) line by line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from byourside_server.agent.parsing import sentences, tokens
+from byourside_server.domain import FieldSpec
+
+# --- what we say ----------------------------------------------------------
+
+_VERBS = frozenset(
+    "ask find check confirm book schedule reschedule cancel get see learn request inquire enquire verify "
+    "order reserve make tell let determine obtain collect discover arrange update notify remind inform pay "
+    "buy follow leave place set change know understand figure compare negotiate report explain".split()
+)
+_PRONOUNS = {"they": "you", "them": "you", "their": "your", "theirs": "yours", "they're": "you're",
+             "they've": "you've", "they'll": "you'll", "they'd": "you'd", "themselves": "yourselves"}
+_DETERMINERS = frozenset("whether if how what when where which who why the a an your their its any my our this that these those".split())
+
+
+def disclosure(account_name: str) -> str:
+    return f"Hi, this is an AI assistant calling on behalf of {account_name}."
+
+
+def _to_second_person(text: str) -> str:
+    """The client writes about the callee as "they"; we speak to them as "you"."""
+    return re.sub(r"\b(?:they're|they've|they'll|they'd|themselves|theirs|their|them|they)\b",
+                  lambda m: _PRONOUNS[m.group(0).lower()], text, flags=re.IGNORECASE)
+
+
+def _lower_first(text: str) -> str:
+    if len(text) > 1 and text[1].isupper():  # an acronym or "I"
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def purpose(objective: str) -> str:
+    """One sentence stating why we call, from the objective's first sentence."""
+    first = (sentences(objective) or [objective.strip()])[0].rstrip(".!? ")
+    first = re.sub(r"^please\s+", "", first, flags=re.IGNORECASE)
+    first = re.sub(r"^call\b[^,.]*?\b(?:and|to)\s+", "", first, flags=re.IGNORECASE)  # "Call X and ask ..."
+    first = _to_second_person(first)
+    if first.split(" ", 1)[0].lower() in _VERBS:
+        return f"I'm calling to {_lower_first(first)}."
+    return f"I'm calling about this: {first}."
+
+
+def field_words(name: str) -> str:
+    """``table_available`` / ``tastingMenuPrice`` -> "table available" / "tasting menu price"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
+    return " ".join(spaced.lower().split())
+
+
+def question_for(field: FieldSpec) -> str:
+    description = _to_second_person((field.description or "").strip().rstrip(". "))
+    if description.endswith("?"):
+        return description[:1].upper() + description[1:]
+    if description:
+        first = description.split(" ", 1)[0].lower()
+        if first in _DETERMINERS:
+            return f"Could you tell me {_lower_first(description)}?"
+        if field.type == "boolean":
+            return f"Quick yes or no: {_lower_first(description)}?"
+        return f"Could you tell me the {_lower_first(description)}?"
+    if field.type == "boolean":
+        return f"Quick yes or no: {field_words(field.name)}?"
+    return f"Could you tell me the {field_words(field.name)}?"
+
+
+def reask(question: str, they_do_not_know: bool = False) -> str:
+    if they_do_not_know:
+        return f"No problem. Could you check for me, please? {question}"
+    return f"Sorry, I didn't quite get that. {question}"
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f'"{value}"'
+
+
+def listing(pairs: Iterable[tuple[str, Any]], sep: str = ", ") -> str:
+    items = [f"{field_words(name)}{sep}{format_value(value)}" for name, value in pairs]
+    return items[0] if len(items) == 1 else "; ".join(items[:-1]) + "; and " + items[-1]
+
+
+def confirmation(values: Iterable[tuple[str, Any]]) -> str:
+    return f"Just to confirm: {listing(values)}. Is that right?"
+
+
+SILENT_HELLO = "Hello? Can you hear me?"
+NUDGE = "Hello, are you still there?"
+RECHECK = "Sorry about that, let me check again."
+WHO_AGAIN = "I'm an AI assistant, calling on behalf of {account}."
+NO_FIELDS_ASK = "Could you help me with that?"
+BYE_MET = "That's everything I needed. Thank you so much for your help. Goodbye!"
+BYE_PARTIAL = "Thank you for your time, that's all for now. Goodbye!"
+BYE_REFUSED = "I understand. Thank you for your time anyway. Goodbye!"
+BYE_SILENT = "I can't hear anyone, so I'll hang up now. Goodbye."
+
+
+# --- the summary ----------------------------------------------------------
+
+_ENDINGS = {
+    "objective_met": "The call ended politely once everything asked for was obtained.",
+    "objective_unreachable": "The agent thanked them and hung up without getting everything asked for.",
+    "callee_hung_up": "The other side hung up before the agent had finished.",
+    "no_response": "Nobody responded, so the agent hung up.",
+    "voicemail": "The agent hung up without leaving a message.",
+    "max_duration": "The call was cut off at its maximum duration.",
+    "canceled": "The call was canceled before it finished.",
+}
+
+
+def _who(answered_by: str, route: list[str], reached: bool) -> str:
+    pressed = ", ".join(step.split(":", 1)[1] for step in route if step.startswith("ivr:"))
+    if pressed:
+        then = ("reached a person" if reached else
+                "reached a voicemail greeting" if answered_by == "voicemail" else "never reached a person")
+        return f"An automated phone menu answered; the agent pressed {pressed} and {then}."
+    if "screening" in route:
+        put = "was put through to a person" if reached else "was never put through to a person"
+        return f"A call-screening service answered; the agent introduced itself and {put}."
+    if answered_by == "voicemail":
+        return "A voicemail greeting answered."
+    return "A person answered." if reached else "The call was answered, but nobody spoke."
+
+
+def summary(*, reason: str, answered_by: str, reached_human: bool, route: list[str], extracted: dict[str, Any],
+            refused: list[str], confirmed: bool | None, reply: str | None) -> str:
+    """A plain-English outcome built only from what happened on the call."""
+    parts = [_who(answered_by, route, reached_human)]
+    got = [(name, value) for name, value in extracted.items() if value is not None]
+    if got:
+        parts.append(f"Obtained: {listing(got, ': ')}.")
+        if confirmed is True:
+            parts.append("They confirmed these when read back.")
+        elif confirmed is False:
+            parts.append("They disputed the first answers, so the agent asked again.")
+    missing = [name for name, value in extracted.items() if value is None]
+    if missing:
+        described = [field_words(n) + (" (they declined to share it)" if n in refused else "") for n in missing]
+        parts.append(f"Not obtained: {', '.join(described)}.")
+    if reply:
+        parts.append(f'Their answer: "{reply}"')
+    parts.append(_ENDINGS.get(reason) or ("The call ended early because of a technical problem."
+                                          if reason.startswith("error") else f"The call ended ({reason})."))
+    return " ".join(parts)
+
+
+# --- what we listen for ---------------------------------------------------
+
+
+def _has(text: str, cues: Iterable[str]) -> bool:
+    low = " ".join(tokens(text))
+    return any(re.search(rf"(?<![a-z']){re.escape(cue)}(?![a-z'])", low) for cue in cues)
+
+
+_VOICEMAIL = ("leave a message", "leave your message", "leave me a message", "after the tone", "after the beep",
+              "at the tone", "not available", "unavailable", "can't come to the phone", "cannot come to the phone",
+              "can't take your call", "cannot take your call", "voicemail", "voice mail", "mailbox",
+              "record your message")
+_SCREENING = ("screening", "state your name", "say your name", "record your name", "reason for your call",
+              "reason for calling", "why you're calling", "why you are calling", "before i connect",
+              "see if this person is available")
+_HOLD = ("please hold", "hold on", "hold please", "stay on the line", "one moment", "just a moment", "one second",
+         "just a second", "connecting you", "connect you", "transferring", "transfer you", "putting you through",
+         "let me check", "let me see", "bear with me", "while i see if")
+_THANKS = ("thank you", "thanks", "okay", "alright", "sure")
+_WHO = ("who is this", "who's this", "who is calling", "who's calling", "who are you", "who did you say",
+        "who am i speaking", "who am i talking", "who is it", "what company", "what's this about",
+        "what is this about", "what is this regarding", "what's this regarding", "what's this for")
+_REFUSAL = ("can't share", "cannot share", "can not share", "not allowed to share", "not allowed to give",
+            "not allowed to say", "not allowed to tell", "not allowed to disclose", "no comment", "can't give out",
+            "cannot give out", "can't give that", "not able to share", "unable to share", "can't disclose",
+            "cannot disclose", "don't give out", "do not give out", "not at liberty", "prefer not to say",
+            "rather not say", "can't tell you that", "can't provide", "cannot provide", "not permitted",
+            "confidential", "none of your business")
+_UNKNOWN = ("not sure", "don't know", "do not know", "no idea", "not certain", "couldn't tell you",
+            "can't tell you", "don't have that information", "don't have that info", "no clue", "unsure",
+            "can't help you with that", "didn't catch", "what was that", "say that again", "pardon")
+
+
+def is_who_is_this(text: str) -> bool:
+    return _has(text, _WHO)
+
+
+def is_refusal(text: str) -> bool:
+    return _has(text, _REFUSAL)
+
+
+def is_unknown(text: str) -> bool:
+    """The callee answered without an answer: they don't know or didn't hear."""
+    return _has(text, _UNKNOWN) or all(s.endswith("?") for s in sentences(text))
+
+
+def is_hold(text: str) -> bool:
+    """Every sentence is "please hold" / "let me check" / "thank you": more is coming."""
+    parts = sentences(text)
+    return bool(parts) and _has(text, _HOLD) and all(_has(s, _HOLD + _THANKS) for s in parts)
+
+
+_DIGIT_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
+_DIGIT_WORDS.update({"oh": "0", "star": "*", "pound": "#", "hash": "#"})
+_LABEL_FIRST = re.compile(r"(?:for|to)\s+([^,.;:!?]+?),?\s+(?:please\s+)?press\s+([0-9*#]|[a-z]+)")
+_KEY_FIRST = re.compile(r"press\s+([0-9*#]|[a-z]+)\s+(?:for|to)\s+((?:(?!\bpress\b)[^,.;:!?])+)")
+
+
+def ivr_options(text: str) -> list[tuple[str, str]]:
+    """Menu options heard in an IVR prompt, as (digit, label) in the order spoken.
+
+    "For sales, press 1" and "Press 1 for sales" are both understood; whichever
+    style the menu starts with wins where the two readings overlap.
+    """
+    low = text.lower().replace("\u2019", "'")
+    label_first = [(m.start(), m.end(), m.group(2), m.group(1)) for m in _LABEL_FIRST.finditer(low)]
+    key_first = [(m.start(), m.end(), m.group(1), m.group(2)) for m in _KEY_FIRST.finditer(low)]
+    if key_first and (not label_first or key_first[0][0] < label_first[0][0]):
+        label_first, key_first = key_first, label_first
+    chosen = list(label_first)
+    for match in key_first:
+        if all(match[1] <= start or match[0] >= end for start, end, _, _ in chosen):
+            chosen.append(match)
+    options: list[tuple[str, str]] = []
+    for _, _, key, label in sorted(chosen):
+        digit = key if key in "0123456789*#" else _DIGIT_WORDS.get(key)
+        if digit and all(d != digit for d, _ in options):
+            options.append((digit, label.strip()))
+    return options
+
+
+def classify_answer(text: str) -> str:
+    """What is speaking: "screening", "ivr", "voicemail", "hold" or "human"."""
+    options = ivr_options(text)
+    if _has(text, _SCREENING):
+        return "screening"
+    if len(options) >= 2:
+        return "ivr"
+    if _has(text, _VOICEMAIL):
+        return "voicemail"
+    if options or re.search(r"\bpress\s+(?:[0-9]|one|two|zero)\b", text.lower()):
+        return "ivr"
+    if is_hold(text):
+        return "hold"
+    return "human"
+
+
+_SYNONYMS = {
+    "reservation": "table book booking reserve reservation seat seating tonight party",
+    "booking": "table book booking reserve reservation seat appointment",
+    "hour": "open opening close closing hours time today tomorrow weekend",
+    "appointment": "appointment schedule reschedule book booking cancel confirm visit",
+    "billing": "bill billing pay payment invoice charge balance refund",
+    "payment": "bill billing pay payment invoice charge balance",
+    "order": "order delivery deliver shipping track package",
+    "delivery": "order delivery deliver shipping track",
+    "sale": "buy price cost purchase quote stock",
+    "support": "help problem repair broken issue fix",
+    "pharmacy": "prescription refill medication pharmacy",
+    "event": "event events party private catering wedding group",
+}
+_OPERATOR = ("operator", "representative", "anything else", "all other", "other", "receptionist", "front desk",
+             "someone", "a person", "staff", "agent", "speak to", "talk to")
+_STOP = frozenset("a an the to for of and or in on at is are be if you your they their how much many what when "
+                  "ask find out check whether please can could would do does".split())
+
+
+def _stem(word: str) -> str:
+    word = word.removesuffix("'s")
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") and len(word) > 3 and not word.endswith("ss") else word
+
+
+def choose_ivr_digit(options: list[tuple[str, str]], topic: str) -> str:
+    """The option whose label best matches the call's topic; else the operator; else 0."""
+    wanted = {_stem(w) for w in tokens(topic) if w not in _STOP}
+    best, best_score = None, 0
+    for digit, label in options:
+        label_words = {_stem(w) for w in tokens(label) if w not in _STOP}
+        related = set(label_words)
+        for word in label_words:
+            related |= {_stem(s) for s in _SYNONYMS.get(word, "").split()}
+        score = 2 * len(label_words & wanted) + len(related & wanted)
+        if score > best_score:
+            best, best_score = digit, score
+    if best is not None:
+        return best
+    for digit, label in options:
+        if _has(label, _OPERATOR):
+            return digit
+    return "0"

@@ -1,0 +1,52 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from byourside_server.clock import Clock, SystemClock
+from byourside_server.services import Services, build_services
+from byourside_server.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("BYS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TABLES = ["call_events", "idempotency_keys", "phone_numbers", "calls", "api_keys", "accounts"]
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "database_url": database_url,
+        "sim_time_scale": 0.0,
+        "poll_seconds": 0.05,
+        "heartbeat_seconds": 0.2,
+        "webhook_allow_private": True,
+        "webhook_allow_http": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def open_services(database_url: str, tmp_path: Path, clock: Clock | None = None, **overrides: object) -> Services:
+    services = build_services(make_settings(database_url, tmp_path, **overrides), clock=clock or SystemClock())
+    await services.db.migrate()
+    if not services.db.is_sqlite:
+        from sqlalchemy import text
+
+        async with services.db.write() as conn:
+            await conn.execute(text("TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
+    return services
+
+
+async def new_account(services: Services, name: str | None = None, caller_id: str = "+14155550100"):
+    """An account with a caller ID and a key; returns (account, key secret)."""
+    account = await services.accounts.create(name or f"acct-{uuid.uuid4().hex[:8]}", services.default_limits)
+    await services.accounts.add_number(account.id, caller_id, make_default=True)
+    _, secret = await services.accounts.create_key(account.id)
+    return await services.accounts.get(account.id), secret
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
