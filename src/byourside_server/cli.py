@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import Any, Awaitable, Callable
 
 from byourside_server import __version__
 from byourside_server.errors import InvalidNumber, StoreUnavailable
-from byourside_server.guardrails.numbers import check_caller_id_format
-from byourside_server.logs import configure_logging
 from byourside_server.settings import Settings
-from byourside_server.store.accounts import AccountExists, AccountNotFound
 
 
 class CliError(Exception):
@@ -29,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run(coro_fn: Callable[[Any], Awaitable[int | None]], args: argparse.Namespace) -> int:
+    from byourside_server.logs import configure_logging
+
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_json)
     try:
@@ -87,6 +85,8 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _account(services: Any, name: str) -> Any:
+    from byourside_server.store.accounts import AccountNotFound
+
     try:
         return await services.accounts.by_name(name)
     except AccountNotFound:
@@ -95,6 +95,8 @@ async def _account(services: Any, name: str) -> Any:
 
 async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
     async def work(services: Any) -> int:
+        from byourside_server.store.accounts import AccountExists
+
         if args.action == "create":
             try:
                 account = await services.accounts.create(args.name, services.default_limits)
@@ -144,6 +146,8 @@ async def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_numbers(settings: Settings, args: argparse.Namespace) -> int:
     async def work(services: Any) -> int:
+        from byourside_server.guardrails.numbers import check_caller_id_format
+
         account = await _account(services, args.account)
         if args.action in ("add", "default"):
             try:

@@ -9,7 +9,6 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import pytest
 
 from byourside_server.api.app import create_app
 from support import auth, new_account, open_services

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -26,6 +24,9 @@ from byourside_server.errors import StoreUnavailable
 log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest Alembic revision; a test checks it matches migrations/versions. Lets start-up
+# skip importing Alembic when the schema is already current.
+SCHEMA_HEAD = "0001"
 _OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError)
 
 
@@ -78,8 +79,17 @@ class Database:
         except StoreUnavailable:
             return False
 
+    async def schema_revision(self) -> str | None:
+        """The applied Alembic revision, or None on an empty database."""
+        async with self.read() as conn:
+            if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+                return None
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (safe to run from many processes at once)."""
+        if await self.schema_revision() == SCHEMA_HEAD:
+            return
         try:
             async with self._write_engine.begin() as conn:
                 if not self.is_sqlite:
@@ -96,6 +106,9 @@ class Database:
 
 
 def _run_alembic_upgrade(sync_conn) -> None:  # noqa: ANN001
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = sync_conn
