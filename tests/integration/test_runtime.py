@@ -185,7 +185,7 @@ async def test_undialled_call_of_a_lost_worker_is_requeued_and_dialled_once(fast
     assert (await services.calls.claim_next("ghost", lease_seconds=0.3)).id == call_id
     telephony = FakeTelephony()
     async with running(make_worker(services, telephony, EchoBrain())):
-        call = await wait_for_status(services, account, call_id, {"completed"})
+        await wait_for_status(services, account, call_id, {"completed"})
     assert telephony.dials[call_id] == 1
     assert not await services.calls.mark_dialing(call_id, "ghost")
 

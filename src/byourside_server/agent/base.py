@@ -46,6 +46,8 @@ class Analysis:
     summary: str
     extracted: Mapping[str, Any]  # every requested field name present; None when not obtained
     objective_met: bool | None
+    # field name -> {"quote": transcript words, "turnIndex": index into turns} for each obtained value
+    evidence: Mapping[str, Mapping[str, Any]] | None = None
 
 
 class Brain(ABC):

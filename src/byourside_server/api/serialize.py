@@ -41,6 +41,8 @@ def call_to_json(call: CallRecord, *, base_url: str = "") -> dict[str, Any]:
         "endReason": call.end_reason,
         "objectiveMet": call.objective_met,
         "metadata": dict(call.metadata),
+        "evidence": dict(call.evidence) if call.evidence is not None else None,
+        "latency": call.latency,
         "maxDurationSeconds": call.max_duration_seconds,
         "cancelRequested": call.cancel_requested_at is not None,
     }

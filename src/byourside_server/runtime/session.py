@@ -139,6 +139,7 @@ class CallSession:
                 extracted=dict(analysis.extracted) if analysis else {f.name: None for f in task.fields},
                 turns=tuple(line.turns),
                 objective_met=analysis.objective_met if analysis else None,
+                evidence=analysis.evidence if analysis else None,
                 duration_seconds=math.ceil(line.elapsed_ms() / 1000),
             )
         )

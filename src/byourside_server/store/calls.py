@@ -73,6 +73,8 @@ class CallOutcome:
     objective_met: bool | None = None
     duration_seconds: int | None = None
     recording_path: str | None = None
+    evidence: Mapping[str, Any] | None = None
+    latency: Any = None
 
 
 def _month_start(now: datetime) -> datetime:
@@ -341,6 +343,8 @@ class CallRepo:
             "objective_met": outcome.objective_met,
             "duration_seconds": outcome.duration_seconds,
             "recording_path": outcome.recording_path,
+            "evidence": dict(outcome.evidence) if outcome.evidence is not None else None,
+            "latency": outcome.latency,
             "ended_at": self.clock.now(),
             "lease_owner": None,
             "lease_expires_at": None,

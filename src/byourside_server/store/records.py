@@ -58,6 +58,9 @@ class CallRecord:
     extracted: Mapping[str, Any] | None
     turns: tuple[Turn, ...] | None
     recording_path: str | None
+    evidence: Mapping[str, Any] | None
+    voicemail_message: str | None
+    latency: Any
     end_reason: str | None
     objective_met: bool | None
     duration_seconds: int | None
@@ -93,6 +96,9 @@ def call_from_row(row: Mapping[str, Any]) -> CallRecord:
         if turns is None
         else tuple(Turn(t["speaker"], t["text"], t["startMs"], t["endMs"]) for t in turns),
         recording_path=row["recording_path"],
+        evidence=row.get("evidence"),
+        voicemail_message=row.get("voicemail_message"),
+        latency=row.get("latency"),
         end_reason=row["end_reason"],
         objective_met=row["objective_met"],
         duration_seconds=row["duration_seconds"],

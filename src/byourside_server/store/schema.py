@@ -99,6 +99,9 @@ calls = Table(
     Column("extracted", JSON),
     Column("turns", JSON),
     Column("recording_path", Text),
+    Column("evidence", JSON),  # field name -> {quote, turnIndex} backing each extracted value
+    Column("voicemail_message", Text),  # what to leave when a voicemail answers (None: hang up)
+    Column("latency", JSON),  # per-turn voice latency figures (audio lines)
     Column("end_reason", String(64)),
     Column("objective_met", Boolean),
     Column("duration_seconds", Integer),
