@@ -16,6 +16,7 @@ import structlog
 
 from byourside_server.runtime.session import CallSession, SessionDeps
 from byourside_server.services import Services
+from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, asyncpg_dsn, listen_forever
 from byourside_server.errors import StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -37,11 +38,17 @@ class Worker:
     async def run(self) -> None:
         """Run until ``stop()``; then wait for the calls in hand to finish."""
         log.info("worker_started", worker_id=self.worker_id, concurrency=self.concurrency)
-        upkeep = asyncio.create_task(self._upkeep_loop())
+        background = [asyncio.create_task(self._upkeep_loop())]
+        if not self.services.db.is_sqlite:
+            signals = self.services.signals
+            handlers = {CALL_QUEUED: signals.call_queued.set, CANCEL_REQUESTED: signals.cancel_requested.set}
+            dsn = asyncpg_dsn(self.services.settings.effective_database_url)
+            background.append(asyncio.create_task(listen_forever(dsn, handlers)))
         try:
             await self._claim_loop()
         finally:
-            upkeep.cancel()
+            for task in background:
+                task.cancel()
             if self.sessions:
                 await asyncio.gather(*(task for _, task in self.sessions.values()), return_exceptions=True)
             log.info("worker_stopped", worker_id=self.worker_id)

@@ -32,6 +32,7 @@ from byourside_server.errors import (
 )
 from byourside_server.store import schema as t
 from byourside_server.store.database import Database
+from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, notify
 from byourside_server.store.records import Account, CallRecord, call_from_row
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -149,6 +150,7 @@ class CallRepo:
                 "created_at": now,
             }
             await conn.execute(insert(t.calls).values(**row))
+            await notify(conn, CALL_QUEUED)
             call = call_from_row({c.name: row.get(c.name) for c in t.calls.c})
             response = dict(respond(call))
             if idempotency_key is not None:
@@ -278,8 +280,10 @@ class CallRepo:
                 )
                 if not ended:  # a worker started dialling in between: flag it instead
                     await conn.execute(update(t.calls).where(c.id == call_id).values(cancel_requested_at=now))
+                    await notify(conn, CANCEL_REQUESTED)
             elif row["cancel_requested_at"] is None:
                 await conn.execute(update(t.calls).where(c.id == call_id).values(cancel_requested_at=now))
+                await notify(conn, CANCEL_REQUESTED)
             row = (await conn.execute(select(t.calls).where(c.id == call_id))).mappings().one()
         return call_from_row(row)
 
