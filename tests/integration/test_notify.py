@@ -17,7 +17,7 @@ from fakes import EchoBrain, FakeTelephony
 from support import new_account, open_services
 
 
-async def _wait(predicate, timeout=20.0):
+async def _wait(predicate, timeout=90.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"

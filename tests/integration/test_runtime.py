@@ -17,7 +17,7 @@ from fakes import EchoBrain, FakeTelephony
 
 @pytest.fixture
 async def fast_services(database_url, tmp_path):
-    svc = await open_services(database_url, tmp_path, lease_seconds=0.6, heartbeat_seconds=0.1, poll_seconds=0.05)
+    svc = await open_services(database_url, tmp_path, lease_seconds=5, heartbeat_seconds=0.1, poll_seconds=0.05)
     yield svc
     await svc.aclose()
 
@@ -98,18 +98,22 @@ async def test_dial_results_map_to_statuses(fast_services, result, status, reaso
     assert [e[0] for e in await services.calls.events(call_id)] == ["call.dialing", f"call.{status}"]
 
 
-async def test_competing_workers_dial_every_call_exactly_once(fast_services):
-    services = fast_services
+async def test_competing_workers_dial_every_call_exactly_once(database_url, tmp_path):
+    # Leases long enough that a starved event loop on a busy machine cannot lose one mid-call.
+    services = await open_services(database_url, tmp_path, lease_seconds=10, heartbeat_seconds=0.2, poll_seconds=0.05)
     account, _ = await new_account(services)
     await services.accounts.set_limits(account.id, calls_per_minute=100, max_concurrent_calls=100)
     ids = [await queue_call(services, account) for _ in range(12)]
     telephony = FakeTelephony(ring_seconds=0.01)
     workers = [make_worker(services, telephony, EchoBrain(), concurrency=3, worker_id=f"w{i}") for i in range(3)]
-    async with running(*workers):
-        for call_id in ids:
-            await wait_for_status(services, account, call_id, {"completed"}, timeout=30)
-    assert sorted(telephony.dials) == sorted(ids)
-    assert set(telephony.dials.values()) == {1}
+    try:
+        async with running(*workers):
+            for call_id in ids:
+                await wait_for_status(services, account, call_id, {"completed"}, timeout=120)
+        assert sorted(telephony.dials) == sorted(ids)
+        assert set(telephony.dials.values()) == {1}
+    finally:
+        await services.aclose()
 
 
 async def test_cancel_during_conversation_hangs_up(fast_services):
