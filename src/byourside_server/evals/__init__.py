@@ -1,0 +1,1 @@
+"""Scenario evaluation: simulated calls with known answers, run against the configured brain."""

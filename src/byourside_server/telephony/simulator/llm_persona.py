@@ -1,0 +1,81 @@
+"""Simulator personas played by a language model, so two AIs talk through the real runtime.
+
+The persona's data (name, organisation, role, facts, temperament, refusal,
+patience) becomes the model's instructions; the model then answers whatever the
+caller says, in character. The scripted rules that make a scenario what it is
+stay deterministic: greetings, the hang-up turn (``hangs_up_after_turns``) and
+idle behaviour come from ``PersonaResponder``. When the model fails, the
+scripted persona answers instead, so a simulated call never stalls.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import structlog
+
+from byourside_server.telephony.simulator.personas import PersonaResponder
+from byourside_server.telephony.simulator.scenarios import Persona
+from byourside_server.telephony.simulator.script import Action, Hang, Say
+
+log = structlog.get_logger(__name__)
+
+HANG_UP_MARK = "[HANG UP]"
+_STYLES = {"plain": "You are friendly and to the point.", "terse": "You are busy and terse: a few words per reply.",
+           "chatty": "You are warm and chatty, with a little small talk."}
+
+
+def persona_prompt(persona: Persona) -> str:
+    lines = [
+        f"You are {persona.name}, the {persona.role} at {persona.organisation}, answering a phone call.",
+        _STYLES[persona.style],
+        "Reply with only the words you say on the phone: one to three short sentences, no stage directions.",
+        f"When you want to end the call (the caller said goodbye, or you are done), end your reply with {HANG_UP_MARK}.",
+        "What you know (say these facts when asked; do not invent other facts, say you don't know instead):",
+    ]
+    lines += [f"- {fact.answer}" for fact in persona.facts] or ["- nothing specific"]
+    if persona.refuses:
+        lines.append(f"You never share any information on the phone; you answer questions with: \"{persona.refusal}\"")
+    if persona.asks_who_first:
+        lines.append("Before answering anything, ask who is calling.")
+    return "\n".join(lines)
+
+
+class LlmPersonaResponder(PersonaResponder):
+    """A persona whose replies come from a chat model (``on_speech`` is async)."""
+
+    def __init__(self, persona: Persona, provider: Any) -> None:
+        super().__init__(persona)
+        self.provider = provider
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": persona_prompt(persona)},
+                                               {"role": "assistant", "content": persona.greeting}]
+
+    async def on_speech(self, text: str) -> list[Action]:  # type: ignore[override]
+        if self.gone:
+            return []
+        self.nudged = False
+        p = self.persona
+        if p.hangs_up_after_turns is not None and self.turns + 1 >= p.hangs_up_after_turns:
+            return super().on_speech(text)
+        self.messages.append({"role": "user", "content": text})
+        try:
+            result = await self.provider.chat(self.messages, max_tokens=120)
+            reply = result.content
+        except Exception:  # noqa: BLE001 - the scripted persona stands in so the call goes on
+            log.warning("llm_persona_fallback", persona=p.name)
+            self.messages.pop()
+            return super().on_speech(text)
+        self.turns += 1
+        hang = HANG_UP_MARK.lower() in reply.lower()
+        words = " ".join(re.sub(r"\[[^\]]*\]|\*+", " ", reply).split()).strip('" ') or "Sorry?"
+        self.messages.append({"role": "assistant", "content": words})
+        actions: list[Action] = [Say(words)]
+        if hang:
+            self.gone = True
+            actions.append(Hang())
+        return actions
+
+
+def llm_persona_factory(provider: Any) -> Callable[[Persona], PersonaResponder]:
+    return lambda persona: LlmPersonaResponder(persona, provider)
