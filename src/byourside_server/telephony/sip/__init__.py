@@ -1,0 +1,30 @@
+"""The ``sip`` telephony provider: outbound calls over a SIP trunk, audio through voice/.
+
+Our own asyncio SIP user agent (UDP) and RTP stack; see docs/ARCHITECTURE.md
+("SIP and voice") for why it is not PJSIP.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from byourside_server.settings import Settings
+    from byourside_server.telephony.base import Telephony
+
+INSTALL_HINT = "pip install 'byourside-server[sip]'"
+
+
+def build_sip_telephony(settings: Settings) -> Telephony:
+    """The provider from BYS_SIP_* / BYS_STT_* / BYS_TTS_* settings; ImportError names the extra."""
+    from byourside_server.voice.pipeline import check_voice_installed
+
+    check_voice_installed()
+    from byourside_server.telephony.sip.config import SipConfig
+    from byourside_server.telephony.sip.provider import SipTelephony
+    from byourside_server.voice.pipeline import VoiceConfig, local_voice
+
+    config = SipConfig()
+    config.trunk_host_uri  # noqa: B018 - fail at start-up when the trunk is not configured
+    voice = local_voice(VoiceConfig(), settings.data_dir)
+    return SipTelephony(config, voice, recordings_dir=settings.data_dir / "recordings")

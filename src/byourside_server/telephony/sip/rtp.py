@@ -1,0 +1,273 @@
+"""RTP media for one call (RFC 3550, RFC 4733): paced sending, a jitter buffer, DTMF.
+
+One 20 ms ticker drives both directions on an absolute schedule (no drift):
+each tick sends the next outbound frame (speech, or silence when there is
+nothing to say, so the far end keeps a steady stream), or the next DTMF event
+packet; and takes the next inbound frame out of the jitter buffer, so the
+listener and the recorder see both sides on one aligned timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import secrets
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import structlog
+
+from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, G711
+
+log = structlog.get_logger(__name__)
+
+DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
+EVENT_DIGITS = {v: k for k, v in DTMF_EVENTS.items()}
+DIGIT_FRAMES = 5  # 100 ms tone per digit
+GAP_FRAMES = 4  # 80 ms between digits
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    payload_type: int
+    marker: bool
+    seq: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+
+
+def parse_rtp(data: bytes) -> RtpPacket | None:
+    if len(data) < 12 or data[0] >> 6 != 2:
+        return None
+    csrc_count, has_ext = data[0] & 0x0F, bool(data[0] & 0x10)
+    offset = 12 + 4 * csrc_count
+    if has_ext:
+        if len(data) < offset + 4:
+            return None
+        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+    end = len(data)
+    if data[0] & 0x20 and end > offset:  # padding
+        end -= data[-1]
+    if end < offset:
+        return None
+    seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
+    return RtpPacket(data[1] & 0x7F, bool(data[1] & 0x80), seq, ts, ssrc, data[offset:end])
+
+
+class JitterBuffer:
+    """Reorders packets by sequence number and releases one 20 ms frame per tick.
+
+    Playout starts once ``depth`` frames are buffered (absorbing that much
+    jitter); a frame that has not arrived by its turn is played as silence and
+    a packet arriving after its turn is dropped.
+    """
+
+    def __init__(self, depth: int = 3, max_frames: int = 50) -> None:
+        self.depth = depth
+        self.max_frames = max_frames
+        self._frames: dict[int, bytes] = {}
+        self._next: int | None = None
+        self._started = False
+        self.late = 0
+        self.lost = 0
+
+    def push(self, seq: int, payload: bytes) -> None:
+        if self._next is None:
+            self._next = seq
+        elif ((seq - self._next) & 0xFFFF) >= 0x8000:
+            self.late += 1
+            return
+        self._frames[seq] = payload
+        if len(self._frames) > self.max_frames:  # the far end runs ahead of us: skip to the oldest we hold
+            self._next = min(self._frames, key=lambda s: (s - self._next) & 0xFFFF)
+
+    def pop(self) -> bytes | None:
+        if self._next is None:
+            return None
+        if not self._started:
+            if len(self._frames) < self.depth:
+                return None
+            self._started = True
+        payload = self._frames.pop(self._next, None)
+        if payload is None:
+            if not self._frames:
+                self._started = False  # underrun: rebuffer rather than count a gap as loss
+                return None
+            self.lost += 1
+        self._next = (self._next + 1) & 0xFFFF
+        return payload
+
+
+class RtpSession(asyncio.DatagramProtocol):
+    """The RTP endpoint of one call."""
+
+    def __init__(self, on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
+        self.on_frame = on_frame  # (inbound pcm, outbound pcm) per 20 ms tick
+        self.on_digit: Callable[[str], None] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.remote: tuple[str, int] | None = None
+        self.codec = G711(0)
+        self.event_pt: int | None = None
+        self.jitter = JitterBuffer()
+        self._ssrc = secrets.randbits(32)
+        self._seq = secrets.randbits(16)
+        self._ts = secrets.randbits(32)
+        self._outbound: collections.deque[np.ndarray | asyncio.Future | str] = collections.deque()
+        self._dtmf: collections.deque[tuple[int, int, bool, bool]] = collections.deque()  # (event, dur, end, marker)
+        self._dtmf_ts = 0
+        self._last_event: tuple[int, int] | None = None  # (timestamp, event) of the last received digit
+        self._ticker: asyncio.Task | None = None
+        self.ticks = 0
+
+    # asyncio protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        packet = parse_rtp(data)
+        if packet is None:
+            return
+        if self.event_pt is not None and packet.payload_type == self.event_pt:
+            self._receive_event(packet)
+        elif packet.payload_type == self.codec.payload_type:
+            self.jitter.push(packet.seq, packet.payload)
+
+    def _receive_event(self, packet: RtpPacket) -> None:
+        if len(packet.payload) < 4:
+            return
+        event, flags = packet.payload[0], packet.payload[1]
+        key = (packet.timestamp, event)
+        if flags & 0x80 and key != self._last_event:  # end bit, reported once despite the triple send
+            self._last_event = key
+            if self.on_digit is not None and event in EVENT_DIGITS:
+                self.on_digit(EVENT_DIGITS[event])
+
+    @property
+    def local_port(self) -> int:
+        assert self.transport is not None
+        return self.transport.get_extra_info("sockname")[1]
+
+    # control
+    def start(self, remote: tuple[str, int], payload_type: int, event_pt: int | None) -> None:
+        self.remote, self.codec, self.event_pt = remote, G711(payload_type), event_pt
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+            self._ticker = None
+        for item in self._outbound:
+            if isinstance(item, asyncio.Future) and not item.done():
+                item.set_result(False)
+        self._outbound.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def play(self, pcm: np.ndarray) -> asyncio.Future:
+        """Queue 8 kHz PCM for sending; the future resolves (True) when the last frame has gone out."""
+        for start in range(0, len(pcm), FRAME_SAMPLES):
+            frame = pcm[start:start + FRAME_SAMPLES]
+            if len(frame) < FRAME_SAMPLES:
+                frame = np.pad(frame, (0, FRAME_SAMPLES - len(frame)))
+            self._outbound.append(frame)
+        done = asyncio.get_running_loop().create_future()
+        self._outbound.append(done)
+        return done
+
+    def stop_playing(self) -> None:
+        """Drop queued speech at once (barge-in, hang-up); pending futures resolve False."""
+        kept = collections.deque()
+        for item in self._outbound:
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(False)
+            elif isinstance(item, str):
+                kept.append(item)
+        self._outbound = kept
+
+    def send_digits(self, digits: str) -> asyncio.Future:
+        """Queue RFC 4733 events (falls back to nothing if the far end refused telephone-event)."""
+        for digit in digits:
+            self._outbound.append(digit)
+        done = asyncio.get_running_loop().create_future()
+        self._outbound.append(done)
+        return done
+
+    # the ticker
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            self._tick()
+            next_at += FRAME_MS / 1000
+            delay = next_at - loop.time()
+            if delay < -0.2:  # the loop stalled: resynchronise instead of bursting
+                next_at = loop.time()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+
+    def _tick(self) -> None:
+        self.ticks += 1
+        outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        if self._dtmf:
+            self._send_event(*self._dtmf.popleft())
+        else:
+            while self._outbound and isinstance(self._outbound[0], asyncio.Future):
+                fut = self._outbound.popleft()
+                if not fut.done():
+                    fut.set_result(True)
+            item = self._outbound.popleft() if self._outbound else None
+            if isinstance(item, str):
+                self._queue_digit(item)
+                self._send_event(*self._dtmf.popleft())
+            else:
+                if item is not None:
+                    outbound = item
+                self._send(self.codec.payload_type, self.codec.encode(outbound), marker=False)
+        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        payload = self.jitter.pop()
+        inbound = self.codec.decode(payload) if payload else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        if self.on_frame is not None:
+            try:
+                self.on_frame(inbound, outbound)
+            except Exception:  # noqa: BLE001 - a listener's failure must not stop the media clock
+                log.exception("rtp_frame_listener_failed")
+
+    def _queue_digit(self, digit: str) -> None:
+        event = DTMF_EVENTS.get(digit.upper())
+        if event is None or self.event_pt is None:
+            return
+        self._dtmf_ts = self._ts
+        for i in range(1, DIGIT_FRAMES + 1):
+            self._dtmf.append((event, i * FRAME_SAMPLES, False, i == 1))
+        for _ in range(3):  # the end packet is sent three times (RFC 4733 2.5.1.4)
+            self._dtmf.append((event, DIGIT_FRAMES * FRAME_SAMPLES, True, False))
+        for _ in range(GAP_FRAMES):
+            self._dtmf.append((-1, 0, False, False))
+
+    def _send_event(self, event: int, duration: int, end: bool, marker: bool) -> None:
+        if event < 0:  # inter-digit gap: silence
+            self._send(self.codec.payload_type, self.codec.silence, marker=False)
+            return
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+        assert self.event_pt is not None
+        self._send(self.event_pt, payload, marker=marker, timestamp=self._dtmf_ts)
+
+    def _send(self, pt: int, payload: bytes, marker: bool, timestamp: int | None = None) -> None:
+        if self.transport is None or self.remote is None:
+            return
+        header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, self._seq,
+                             self._ts if timestamp is None else timestamp, self._ssrc)
+        self._seq = (self._seq + 1) & 0xFFFF
+        try:
+            self.transport.sendto(header + payload, self.remote)
+        except OSError:
+            log.warning("rtp_send_failed")

@@ -1,0 +1,123 @@
+"""The voice ports (speech-to-text, text-to-speech) and the factory that builds them.
+
+An audio line needs three things per call: a TTS to speak, an STT to hear and
+a fresh endpointer (VAD state is per call). Models are loaded once per process
+(lazily, in a thread, on the first answered call) and shared by every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from byourside_server.voice.vad import Endpointer
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences to synthesise one by one, so speaking starts before the whole reply is rendered."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
+    return [p for p in parts if p]
+
+
+class SpeechToText(ABC):
+    @abstractmethod
+    async def transcribe(self, pcm: np.ndarray, sample_rate: int) -> str:
+        """Text of an utterance (int16 PCM); empty when nothing intelligible was said."""
+
+
+class TextToSpeech(ABC):
+    @abstractmethod
+    async def synthesize(self, text: str) -> np.ndarray:
+        """Render ``text`` as 8 kHz int16 PCM."""
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        """8 kHz PCM sentence by sentence; the next sentence renders while the previous one plays."""
+        sentences = split_sentences(text)
+        if not sentences:
+            return
+        pending = asyncio.ensure_future(self.synthesize(sentences[0]))
+        try:
+            for i in range(len(sentences)):
+                pcm = await pending
+                if i + 1 < len(sentences):
+                    pending = asyncio.ensure_future(self.synthesize(sentences[i + 1]))
+                yield pcm
+        finally:
+            if not pending.done():
+                pending.cancel()
+
+
+class VoiceConfig(BaseSettings):
+    """``BYS_STT_*``, ``BYS_TTS_*`` and ``BYS_VAD_*`` settings (docs/configuration.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="BYS_", extra="ignore")
+
+    stt_model: str = "packaged:whisper-base"  # faster-whisper model name, directory, or the packaged copy
+    stt_language: str = "en"
+    stt_threads: int = Field(2, ge=1)
+    tts_voice: str = "packaged:joe"  # Piper .onnx path, or the packaged en_US joe voice
+    vad_aggressiveness: int = Field(2, ge=0, le=3)
+    vad_end_silence_ms: int = Field(700, ge=100, le=5000)  # silence that ends a callee's turn
+    # Callee speech that stops our speaking; shorter sounds ("uh-huh", "ok") are backchannels. 0 = never.
+    barge_in_ms: int = Field(500, ge=0, le=5000)
+    model_cache_dir: Path | None = None  # default: <data_dir>/models
+
+
+class VoiceFactory:
+    """Builds each call's voice parts; the models behind them are shared and loaded once."""
+
+    def __init__(self, stt: Callable[[], SpeechToText], tts: Callable[[], TextToSpeech],
+                 endpointer: Callable[[], Endpointer], barge_in_ms: int = 500) -> None:
+        self._stt_factory, self._tts_factory, self._endpointer = stt, tts, endpointer
+        self.barge_in_ms = barge_in_ms
+        self._stt: SpeechToText | None = None
+        self._tts: TextToSpeech | None = None
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> tuple[SpeechToText, TextToSpeech]:
+        async with self._lock:
+            if self._stt is None:
+                self._stt = await asyncio.to_thread(self._stt_factory)
+            if self._tts is None:
+                self._tts = await asyncio.to_thread(self._tts_factory)
+        return self._stt, self._tts
+
+    def endpointer(self) -> Endpointer:
+        return self._endpointer()
+
+
+def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
+    """faster-whisper + Piper + webrtcvad, all offline."""
+    from byourside_server.voice.stt import FasterWhisperSTT
+    from byourside_server.voice.tts import PiperTTS
+    from byourside_server.voice.vad import webrtc_classifier
+
+    cache = config.model_cache_dir or (data_dir / "models")
+    return VoiceFactory(
+        stt=lambda: FasterWhisperSTT.load(config.stt_model, cache, config.stt_language, config.stt_threads),
+        tts=lambda: PiperTTS.load(config.tts_voice),
+        endpointer=lambda: Endpointer(webrtc_classifier(config.vad_aggressiveness),
+                                      end_silence_ms=config.vad_end_silence_ms),
+        barge_in_ms=config.barge_in_ms,
+    )
+
+
+def check_voice_installed() -> None:
+    """Fail at start-up (the registry adds the install hint) when the voice extra is missing."""
+    missing = []
+    for module in ("numpy", "webrtcvad", "faster_whisper", "piper"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise ImportError(f"the voice extra is missing (modules: {', '.join(missing)})")
