@@ -7,21 +7,35 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test serve bench clean
+.PHONY: setup sipp demo test test-node test-python serve bench clean
 
 $(STAMP): pyproject.toml sdks/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "byourside needs Python 3.11 or newer (found %s)" % sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]" -e sdks/python
+	$(BIN)/python -m pip install --quiet -e ".[test,sip]" -e sdks/python
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
+# sipp (Debian package sip-tester) is the far end of the SIP tests; installed only when missing.
+sipp:
+	@command -v sipp >/dev/null 2>&1 || (apt-get update && apt-get install -y sip-tester)
+
 demo: setup
 	$(BIN)/byourside demo
 
-test: setup
+test: setup sipp
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-node
+
+# The Node SDK's tests (unit + against the real server); Node 18+ is required.
+test-node: setup
+	@command -v node >/dev/null 2>&1 || { echo "error: 'node' (Node.js 18 or newer) is needed for the Node SDK tests; install it (e.g. apt-get install -y nodejs) or run 'make test-python'." >&2; exit 1; }
+	@node -e 'const v = +process.versions.node.split(".")[0]; if (v < 18) { console.error("error: the Node SDK needs Node 18+, found " + process.version); process.exit(1); }'
+	node --test sdks/node/test/*.test.js
+
+test-python: setup sipp
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 serve: setup

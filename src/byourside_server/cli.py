@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from byourside_server import __version__
 from byourside_server.errors import InvalidNumber, StoreUnavailable
+from byourside_server.runtime.registry import ProviderError
 from byourside_server.settings import Settings
 
 
@@ -59,7 +60,7 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print_err("Created account 'default' with a simulator caller ID.")
         print_err("Mint an API key with:  byourside keys create --account default")
     print_err(f"byourside {__version__} listening on http://{settings.host}:{settings.port} "
-              f"(telephony={settings.telephony}, brain={settings.brain}, workers={'off' if args.no_workers else settings.workers})")
+              f"(telephony={settings.telephony}, brain={settings.effective_brain}, workers={'off' if args.no_workers else settings.workers})")
     await run_server(services, with_workers=not args.no_workers)
     return 0
 
@@ -68,7 +69,7 @@ async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from byourside_server.server import prepare, print_err, run_worker_only
 
     services = await prepare(settings)
-    print_err(f"byourside worker: telephony={settings.telephony}, brain={settings.brain}, concurrency={settings.workers}")
+    print_err(f"byourside worker: telephony={settings.telephony}, brain={settings.effective_brain}, concurrency={settings.workers}")
     await run_worker_only(services)
     return 0
 
@@ -170,6 +171,12 @@ async def cmd_numbers(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_store(settings, work) or 0
 
 
+async def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from byourside_server.evals.runner import run_cli
+
+    return await run_cli(settings, args)
+
+
 # call / demo (clients of the HTTP API through the Python SDK)
 
 
@@ -183,6 +190,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from byourside_server.demo import run_demo
 
     return run_demo(args)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from byourside_server.mcp.stdio import run_stdio
+
+    return run_stdio()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,9 +260,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=900)
     p.set_defaults(sync_fn=cmd_call)
 
+    p = sub.add_parser("eval", help="run the scenario evaluation suite against the configured brain")
+    p.add_argument("--scenarios", metavar="DIR", help="a directory of eval scenario YAML files (default: the shipped suite)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these scenarios")
+    p.add_argument("--brain", help="override BYS_BRAIN for this run (offline, llm)")
+    p.add_argument("--personas", choices=["scripted", "llm"], help="override BYS_SIM_PERSONAS for this run")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(async_fn=cmd_eval)
+
     p = sub.add_parser("demo", help="start a private server on the simulator and place a demo call")
     p.add_argument("--time-scale", type=float, default=0.2, help="simulated time speed-up (1 = real time)")
     p.set_defaults(sync_fn=cmd_demo)
+
+    from byourside_server.webhooks.commands import add_webhooks_parser
+
+    add_webhooks_parser(sub)  # byourside webhooks secret show|rotate, webhooks listen
+
+    p = sub.add_parser("mcp", help="run the MCP server over stdio (BYS_API_KEY, BYS_BASE_URL)")
+    p.set_defaults(sync_fn=cmd_mcp)
     return parser
 
 
@@ -264,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except StoreUnavailable as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ProviderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 

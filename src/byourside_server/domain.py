@@ -91,3 +91,4 @@ class CallTask:
     account_name: str
     max_duration_seconds: int
     metadata: Mapping[str, str] = field(default_factory=dict)
+    voicemail_message: str | None = None  # left after the tone when voicemail answers; None: hang up silently

@@ -80,6 +80,7 @@ async def place_call(
         language_source=language_source,
         max_duration_seconds=request.max_duration_seconds or settings.max_duration_seconds,
         metadata=request.metadata,
+        voicemail_message=request.voicemail_message,
     )
     created = await services.calls.create(
         account, new, idempotency_key=idempotency_key, request_hash=body_hash, respond=created_response

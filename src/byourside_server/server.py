@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from contextlib import suppress
+import threading
+from contextlib import contextmanager, suppress
+from typing import Iterator
 
 import structlog
 import uvicorn
@@ -16,6 +18,7 @@ from byourside_server.runtime.session import SessionDeps
 from byourside_server.runtime.worker import Worker
 from byourside_server.services import Services, build_services
 from byourside_server.settings import Settings
+from byourside_server.webhooks.delivery import DeliveryWorker
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +53,13 @@ def build_worker(services: Services) -> Worker:
     return Worker(services, deps, concurrency=settings.workers)
 
 
+def build_delivery(services: Services, worker_id: str) -> DeliveryWorker | None:
+    """The webhook delivery loop that runs beside a call worker (None if BYS_WEBHOOK_DELIVERY=false)."""
+    if not services.settings.webhook_delivery:
+        return None
+    return DeliveryWorker(services, worker_id=worker_id)
+
+
 async def run_server(
     services: Services,
     *,
@@ -63,8 +73,10 @@ async def run_server(
     config = uvicorn.Config(
         create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = _GracefulServer(config)
     worker_task = asyncio.create_task(worker.run()) if worker else None
+    delivery = build_delivery(services, worker.worker_id) if worker else None
+    delivery_task = asyncio.create_task(delivery.run()) if delivery else None
     serve_task = asyncio.create_task(server.serve())
     stopper = asyncio.create_task(_stop_when_set(stop, server)) if stop is not None else None
     if ready is not None:
@@ -80,7 +92,29 @@ async def run_server(
             worker.stop()
             await worker_task
             await worker.deps.telephony.aclose()
+            await worker.deps.brain.aclose()
+        if delivery and delivery_task:
+            delivery.stop()
+            await delivery_task
         await services.aclose()
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM once its HTTP shutdown is done, which would end the
+    process before the workers finish their calls and the webhook loop its attempts. Here the
+    signal only asks to stop; ``run_server`` then stops the loops and returns."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 async def _stop_when_set(stop: asyncio.Event, server: uvicorn.Server) -> None:
@@ -90,14 +124,20 @@ async def _stop_when_set(stop: asyncio.Event, server: uvicorn.Server) -> None:
 
 async def run_worker_only(services: Services) -> None:
     worker = build_worker(services)
+    delivery = build_delivery(services, worker.worker_id)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, worker.stop)
+    delivery_task = asyncio.create_task(delivery.run()) if delivery else None
     try:
         await worker.run()
     finally:
         await worker.deps.telephony.aclose()
+        await worker.deps.brain.aclose()
+        if delivery and delivery_task:
+            delivery.stop()
+            await delivery_task
         await services.aclose()
 
 

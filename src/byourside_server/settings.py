@@ -38,9 +38,20 @@ class Settings(BaseSettings):
 
     # Providers, picked by name from one registry
     telephony: str = "simulator"
-    brain: str = "offline"
+    brain: str = "auto"  # auto: "llm" when BYS_LLM_BASE_URL and BYS_LLM_MODEL are set, else "offline"
     sim_time_scale: float = Field(1.0, ge=0.0)  # 0 = instant, 0.1 = ten times faster than real time
     sim_scenarios_file: Path | None = None
+
+    # LLM brain (any OpenAI-compatible chat-completions endpoint)
+    llm_base_url: str | None = None  # e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = Field(30.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_backoff_seconds: float = Field(0.5, ge=0)
+    llm_temperature: float | None = 0.3
+    llm_stream: bool = True
+    sim_personas: str = "scripted"  # "llm": simulator personas are played by the configured model
 
     # Guardrails
     allowed_regions: str = DEFAULT_REGIONS
@@ -52,6 +63,14 @@ class Settings(BaseSettings):
     # Webhooks (local development only: never enable these in production)
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(15.0, gt=0, le=120)  # a 2xx within this is success
+    # Delay in seconds before each attempt: the first attempt, then each retry; after the last, failed.
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    webhook_retry_jitter: float = Field(0.1, ge=0, le=1)  # each delay varies by +/- this fraction
+    webhook_secret_grace_seconds: float = Field(86_400, ge=0)  # old secret still signs after rotation
+    webhook_concurrency: int = Field(8, ge=1)  # attempts in flight per delivery loop
+    webhook_poll_seconds: float = Field(1.0, gt=0)
+    webhook_delivery: bool = True  # `serve` (with workers) and `worker` run the delivery loop
 
     # Logging
     log_level: str = "info"
@@ -62,9 +81,27 @@ class Settings(BaseSettings):
     def _upper_regions(cls, value: str) -> str:
         return ",".join(r.strip().upper() for r in value.split(",") if r.strip())
 
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_retry_schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated seconds, e.g. 0,5,300") from None
+        if not delays or any(d < 0 for d in delays):
+            raise ValueError("needs at least one delay, none negative")
+        return value
+
     @cached_property
     def allowed_region_set(self) -> frozenset[str]:
         return frozenset(self.allowed_regions.split(","))
+
+    @property
+    def effective_brain(self) -> str:
+        """The brain ``auto`` resolves to: the LLM when one is configured, else the offline agent."""
+        if self.brain.strip().lower() in ("", "auto"):
+            return "llm" if self.llm_base_url and self.llm_model else "offline"
+        return self.brain
 
     @property
     def effective_database_url(self) -> str:

@@ -8,7 +8,7 @@ example during secret rotation); the signature is valid if any of them matches.
 import hashlib
 import hmac
 import time
-from typing import Any, List, Optional, Union
+from typing import Any, Optional, Union
 
 SIGNATURE_HEADER = "X-BYS-Signature"
 EVENT_ID_HEADER = "X-BYS-Event-Id"

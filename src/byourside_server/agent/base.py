@@ -31,12 +31,15 @@ class ConversationEnd:
     """How the conversation ended, from the brain's point of view.
 
     ``notes`` is private to the brain: whatever it wants to hand its own
-    ``analyze`` (for example values it parsed while talking).
+    ``analyze`` (for example values it parsed while talking). ``failed`` means
+    the brain itself could not go on (e.g. its model stayed unreachable): the
+    runtime then records status ``failed`` with ``reason`` as the end reason.
     """
 
     reason: str
     answered_by: AnsweredBy = "human"
     notes: Mapping[str, Any] = field(default_factory=dict)
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class Brain(ABC):
         Should say goodbye and call ``line.hangup()`` before returning. May let
         ``CalleeHungUp`` escape; the runtime treats that as ``callee_hung_up``.
         """
+
+    async def aclose(self) -> None:
+        """Release provider resources (HTTP clients, models) at shutdown."""
 
     @abstractmethod
     async def analyze(self, task: CallTask, turns: Sequence[Turn], end: ConversationEnd) -> Analysis:

@@ -38,6 +38,7 @@ NOTES_ROUTE = "route"  # gatekeepers passed, e.g. ["ivr:1"] or ["screening"]
 NOTES_REACHED_HUMAN = "reached_human"  # a person spoke with us
 NOTES_CONFIRMED = "confirmed"  # reply to the read-back: True, False (then re-asked) or None
 NOTES_REPLY = "reply"  # the person's answer to the objective when there were no fields
+NOTES_MESSAGE_LEFT = "message_left"  # a voicemail message was left after the tone
 
 
 class _HungUp(Exception):
@@ -95,7 +96,9 @@ class OfflineBrain(Brain):
             route=list(notes.get(NOTES_ROUTE) or []), extracted=extracted, refused=list(notes.get(NOTES_REFUSED) or []),
             confirmed=notes.get(NOTES_CONFIRMED), reply=notes.get(NOTES_REPLY) if not task.fields else None,
         )
-        return Analysis(summary=summary, extracted=extracted, objective_met=met)
+        if notes.get(NOTES_MESSAGE_LEFT):
+            summary = summary.replace(say.VOICEMAIL_NO_MESSAGE, "The agent left the requested message after the tone.")
+        return Analysis(summary=summary, extracted=extracted, objective_met=met, evidence=_evidence(task, turns, extracted))
 
 
 class _Conversation:
@@ -109,6 +112,8 @@ class _Conversation:
         self.confirmed: bool | None = None
         self.reply: str | None = None
         self.who_left = 2
+        self.message_left = False
+        self.tone_heard = False
 
     async def run(self) -> ConversationEnd:
         try:
@@ -125,7 +130,8 @@ class _Conversation:
                 await self.line.say(say.BYE_SILENT)
             await self.line.hangup()
         notes = {NOTES_EXTRACTED: dict(self.values), NOTES_REFUSED: list(self.refused), NOTES_ROUTE: list(self.route),
-                 NOTES_REACHED_HUMAN: self.reached_human, NOTES_CONFIRMED: self.confirmed, NOTES_REPLY: self.reply}
+                 NOTES_REACHED_HUMAN: self.reached_human, NOTES_CONFIRMED: self.confirmed, NOTES_REPLY: self.reply,
+                 NOTES_MESSAGE_LEFT: self.message_left}
         return ConversationEnd(reason=reason, answered_by=self.answered_by or "unknown", notes=notes)  # type: ignore[arg-type]
 
     # -- listening --
@@ -165,11 +171,29 @@ class _Conversation:
         greeting = await self._reach_someone()
         if greeting is None:
             self.answered_by = "voicemail"
+            await self._leave_message()
             await self.line.hangup()
             return VOICEMAIL_DETECTED
         self.reached_human = True
         self.answered_by = self.answered_by or "human"
         return await self._with_person()
+
+    async def _leave_message(self) -> None:
+        """When the call asks for it, wait for the tone (or a pause) and leave the message."""
+        message = self.task.voicemail_message
+        if not message:
+            return
+        with suppress(CalleeHungUp):
+            for _ in range(4):
+                if self.tone_heard:
+                    break
+                event = await self.line.listen(self.brain.answer_wait)
+                if isinstance(event, HangUp):
+                    return
+                self.tone_heard = isinstance(event, (Beep, Silence))
+            if self.tone_heard:
+                await self.line.say(f"{say.disclosure(self.task.account_name)} {message.strip()}")
+                self.message_left = True
 
     async def _reach_someone(self) -> str | None:
         """Get past menus and screeners; the person's first words, or None for voicemail."""
@@ -180,6 +204,7 @@ class _Conversation:
             if kind != "hold":
                 self.answered_by = self.answered_by or kind
             if kind == "voicemail":
+                self.tone_heard = isinstance(event, Beep)
                 return None
             if kind == "human":
                 return event.text  # type: ignore[union-attr]
@@ -282,6 +307,21 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
             return parse_number(str(value))
         return int(value) if float(value).is_integer() else float(value)
     return str(value)
+
+
+def _evidence(task: CallTask, turns: Sequence[Turn], extracted: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each obtained value, the last contact turn that states it: {quote, turnIndex}."""
+    found: dict[str, dict[str, Any]] = {}
+    for field in task.fields:
+        value = extracted.get(field.name)
+        if value is None:
+            continue
+        for index in range(len(turns) - 1, -1, -1):
+            turn = turns[index]
+            if turn.speaker == "contact" and _coerce(field, parse_value(field, turn.text)) == value:
+                found[field.name] = {"quote": turn.text, "turnIndex": index}
+                break
+    return found
 
 
 def _extract_from_turns(task: CallTask, turns: Sequence[Turn]) -> dict[str, Any]:

@@ -112,12 +112,13 @@ BYE_SILENT = "I can't hear anyone, so I'll hang up now. Goodbye."
 
 # --- the summary ----------------------------------------------------------
 
+VOICEMAIL_NO_MESSAGE = "The agent hung up without leaving a message."
 _ENDINGS = {
     "objective_met": "The call ended politely once everything asked for was obtained.",
     "objective_unreachable": "The agent thanked them and hung up without getting everything asked for.",
     "callee_hung_up": "The other side hung up before the agent had finished.",
     "no_response": "Nobody responded, so the agent hung up.",
-    "voicemail": "The agent hung up without leaving a message.",
+    "voicemail": VOICEMAIL_NO_MESSAGE,
     "max_duration": "The call was cut off at its maximum duration.",
     "canceled": "The call was canceled before it finished.",
 }

@@ -191,6 +191,12 @@ def create_app(services: Services) -> FastAPI:
             raise NotFound("This call has no recording.")
         return FileResponse(call.recording_path, media_type="audio/wav")
 
+    from byourside_server.webhooks.api import mount_webhook_routes
+
+    mount_webhook_routes(app, services, _authenticate, _read_body)  # (ext) webhook events and test ping
+    from byourside_server.mcp.http import mount_mcp
+
+    mount_mcp(app, services)  # MCP over streamable HTTP at /mcp (Bearer agent key)
     app.add_middleware(RequestContextMiddleware)
     return app
 

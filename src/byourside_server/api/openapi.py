@@ -21,6 +21,8 @@ CALL_REQUEST_SCHEMA = {
         "to": {"type": "string", "description": "Destination, strict E.164", "example": "+14155550123"},
         "objective": {"type": "string", "maxLength": MAX_OBJECTIVE, "description": "What the call should achieve"},
         "context": {"type": "string", "maxLength": MAX_CONTEXT, "description": "Background for the AI, never read out"},
+        "voicemailMessage": {"type": "string", "maxLength": 1000,
+                             "description": "(ext) Message left after the tone when voicemail answers; omitted: hang up"},
         "fields": {
             "type": "array",
             "maxItems": MAX_FIELDS,

@@ -25,6 +25,7 @@ from byourside_server.guardrails.numbers import parse_e164
 MAX_BODY_BYTES = 256 * 1024
 MAX_OBJECTIVE = 4_000
 MAX_CONTEXT = 8_000
+MAX_VOICEMAIL_MESSAGE = 1_000
 MAX_FIELDS = 20
 MAX_FIELD_DESCRIPTION = 500
 MAX_URL = 2_048
@@ -51,6 +52,7 @@ class CallRequest:
     language: str | None  # normalised BCP-47 tag, "auto", or None (infer)
     max_duration_seconds: int | None
     metadata: Mapping[str, str]
+    voicemail_message: str | None = None  # (ext) left after the tone when voicemail answers
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -100,6 +102,7 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
     max_duration = _validate_duration(body.get("maxDurationSeconds"))
     metadata = _validate_metadata(body.get("metadata"))
     fields = _validate_fields(body.get("fields"))
+    voicemail_message = _optional_str(body, "voicemailMessage", MAX_VOICEMAIL_MESSAGE)
     return CallRequest(
         to=parse_e164(to),
         objective=objective,
@@ -111,6 +114,7 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
         language=language,
         max_duration_seconds=max_duration,
         metadata=metadata,
+        voicemail_message=voicemail_message.strip() or None if voicemail_message is not None else None,
     )
 
 

@@ -41,6 +41,7 @@ def call_to_json(call: CallRecord, *, base_url: str = "") -> dict[str, Any]:
         "endReason": call.end_reason,
         "objectiveMet": call.objective_met,
         "metadata": dict(call.metadata),
+        "voicemailMessage": call.voicemail_message,
         "evidence": dict(call.evidence) if call.evidence is not None else None,
         "latency": call.latency,
         "maxDurationSeconds": call.max_duration_seconds,

@@ -22,7 +22,20 @@ def _simulator(settings: Settings, clock: Clock) -> Telephony:
     from byourside_server.telephony.simulator.provider import SimulatorTelephony
     from byourside_server.telephony.simulator.scenarios import load_scenarios
 
-    return SimulatorTelephony(load_scenarios(settings.sim_scenarios_file), clock, time_scale=settings.sim_time_scale)
+    book = load_scenarios(settings.sim_scenarios_file)
+    if settings.sim_personas == "llm":
+        from byourside_server.agent.llm.provider import provider_from_settings
+        from byourside_server.telephony.simulator.llm_persona import llm_persona_factory
+
+        try:
+            provider = provider_from_settings(settings)
+        except ValueError as exc:
+            raise ProviderError(f"BYS_SIM_PERSONAS=llm: {exc}") from None
+        return SimulatorTelephony(book, clock, time_scale=settings.sim_time_scale,
+                                  persona_factory=llm_persona_factory(provider))
+    if settings.sim_personas != "scripted":
+        raise ProviderError(f"Unknown BYS_SIM_PERSONAS '{settings.sim_personas}'. Known: llm, scripted.")
+    return SimulatorTelephony(book, clock, time_scale=settings.sim_time_scale)
 
 
 def _offline(settings: Settings) -> Brain:
@@ -31,8 +44,30 @@ def _offline(settings: Settings) -> Brain:
     return OfflineBrain()
 
 
-TELEPHONY: dict[str, Callable[[Settings, Clock], Telephony]] = {"simulator": _simulator}
-BRAINS: dict[str, Callable[[Settings], Brain]] = {"offline": _offline}
+def _llm(settings: Settings) -> Brain:
+    from byourside_server.agent.llm.brain import LLMBrain
+    from byourside_server.agent.llm.provider import provider_from_settings
+
+    try:
+        provider = provider_from_settings(settings)
+    except ValueError as exc:
+        raise ProviderError(str(exc)) from None
+    return LLMBrain(provider, stream=settings.llm_stream)
+
+
+def _sip(settings: Settings, clock: Clock) -> Telephony:
+    from byourside_server.telephony.sip import INSTALL_HINT, build_sip_telephony
+
+    try:
+        return build_sip_telephony(settings)
+    except ImportError as exc:
+        raise ProviderError(f"BYS_TELEPHONY=sip: {exc}. Install: {INSTALL_HINT}") from None
+    except ValueError as exc:
+        raise ProviderError(f"BYS_TELEPHONY=sip: {exc}") from None
+
+
+TELEPHONY: dict[str, Callable[[Settings, Clock], Telephony]] = {"simulator": _simulator, "sip": _sip}
+BRAINS: dict[str, Callable[[Settings], Brain]] = {"offline": _offline, "llm": _llm}
 
 
 def build_telephony(settings: Settings, clock: Clock) -> Telephony:
@@ -43,7 +78,7 @@ def build_telephony(settings: Settings, clock: Clock) -> Telephony:
 
 
 def build_brain(settings: Settings) -> Brain:
-    factory = BRAINS.get(settings.brain)
+    factory = BRAINS.get(settings.effective_brain)
     if factory is None:
-        raise ProviderError(f"Unknown BYS_BRAIN '{settings.brain}'. Known: {', '.join(sorted(BRAINS))}.")
+        raise ProviderError(f"Unknown BYS_BRAIN '{settings.brain}'. Known: auto, {', '.join(sorted(BRAINS))}.")
     return factory(settings)

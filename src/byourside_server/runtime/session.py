@@ -64,6 +64,7 @@ class CallSession:
             account_name=self.account.name,
             max_duration_seconds=c.max_duration_seconds,
             metadata=c.metadata,
+            voicemail_message=c.voicemail_message,
         )
 
     async def run(self) -> None:
@@ -127,7 +128,7 @@ class CallSession:
         except Exception:
             log.exception("analysis_error", call_id=call_id)
             analysis, failed = None, True
-        if failed:
+        if failed or end.failed:
             status = CallStatus.FAILED
         else:
             status = CallStatus.VOICEMAIL if end.answered_by == "voicemail" else CallStatus.COMPLETED
@@ -141,6 +142,7 @@ class CallSession:
                 objective_met=analysis.objective_met if analysis else None,
                 evidence=analysis.evidence if analysis else None,
                 duration_seconds=math.ceil(line.elapsed_ms() / 1000),
+                recording_path=dialed.line.recording_path(),
             )
         )
 

@@ -98,12 +98,6 @@ class AccountRepo:
         async with self.db.write() as conn:
             await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(**limits))
 
-    async def rotate_webhook_secret(self, account_id: str) -> str:
-        secret = new_webhook_secret()
-        async with self.db.write() as conn:
-            await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(webhook_secret=secret))
-        return secret
-
     # Agent keys
 
     async def create_key(self, account_id: str, *, name: str | None = None, voice: str | None = None) -> tuple[ApiKeyRecord, str]:

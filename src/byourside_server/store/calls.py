@@ -34,6 +34,7 @@ from byourside_server.store import schema as t
 from byourside_server.store.database import Database
 from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, notify
 from byourside_server.store.records import Account, CallRecord, call_from_row
+from byourside_server.webhooks.events import enqueue_for_transition
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -53,6 +54,7 @@ class NewCall:
     language_source: str
     max_duration_seconds: int
     metadata: Mapping[str, str]
+    voicemail_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class CallRepo:
                 "language_source": new.language_source,
                 "max_duration_seconds": max_duration,
                 "metadata": dict(new.metadata),
+                "voicemail_message": new.voicemail_message,
                 "created_at": now,
             }
             await conn.execute(insert(t.calls).values(**row))
@@ -448,25 +451,32 @@ class CallRepo:
         from_statuses: Sequence[CallStatus],
         extra_where: Sequence[Any] = (),
     ) -> bool:
-        """Move a call forward if it is still in one of ``from_statuses``; write its event in the same transaction."""
+        """Move a call forward if it is still in one of ``from_statuses``; write its event in the same transaction.
+
+        When the call has a webhook URL, the webhook delivery (a snapshot of the call as
+        this UPDATE left it) is queued in the same transaction too.
+        """
         c = t.calls.c
-        result = await conn.execute(
-            update(t.calls)
-            .where(and_(c.id == call_id, c.status.in_([s.value for s in from_statuses]), *extra_where))
-            .values(status=new_status.value, **values)
-            .returning(c.account_id)
-        )
-        account_id = result.scalar_one_or_none()
-        if account_id is None:
+        row = (
+            await conn.execute(
+                update(t.calls)
+                .where(and_(c.id == call_id, c.status.in_([s.value for s in from_statuses]), *extra_where))
+                .values(status=new_status.value, **values)
+                .returning(*t.calls.c)
+            )
+        ).mappings().first()
+        if row is None:
             return False
+        now = self.clock.now()
         await conn.execute(
             insert(t.call_events).values(
                 id=str(uuid.uuid4()),
                 call_id=call_id,
-                account_id=account_id,
+                account_id=row["account_id"],
                 event=f"call.{new_status.value}",
                 status=new_status.value,
-                created_at=self.clock.now(),
+                created_at=now,
             )
         )
+        await enqueue_for_transition(conn, row, new_status, now)
         return True

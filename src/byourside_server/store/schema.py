@@ -51,6 +51,9 @@ accounts = Table(
     Column("max_concurrent_calls", Integer, nullable=False),
     Column("monthly_minutes", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # After a rotation, webhooks are signed with both secrets for a grace period.
+    Column("previous_webhook_secret", String(80)),
+    Column("webhook_secret_rotated_at", UTCDateTime),
 )
 
 api_keys = Table(
@@ -138,4 +141,41 @@ call_events = Table(
     Column("event", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The webhook outbox: one row per event to deliver, written in the same transaction as
+# the status change (store/calls.py ``_transition``). ``payload`` is the JSON body as
+# built at event time; ``id`` is the event's ``eventId``, the same on every retry.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("call_id", String(36), ForeignKey("calls.id"), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed | gone
+    Column("attempt_count", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),  # None once finished
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_webhook_deliveries_call_id", "call_id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+# Every delivery attempt; the primary key makes each attempt number recordable once.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("worker_id", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered | http_error | gone | timeout | network_error | blocked
+    Column("http_status", Integer),
+    Column("error", String(300)),
+    Column("duration_ms", Integer, nullable=False),
 )

@@ -121,6 +121,10 @@ class Line(ABC):
     def elapsed_ms(self) -> int:
         """Milliseconds since answer on this line's timeline."""
 
+    def recording_path(self) -> str | None:
+        """Path of the call's audio recording, complete once ``hangup`` has returned (None: not recorded)."""
+        return None
+
 
 class Telephony(ABC):
     """A way to place outbound calls."""

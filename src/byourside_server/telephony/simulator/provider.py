@@ -10,6 +10,8 @@ time at all.
 
 from __future__ import annotations
 
+import inspect
+
 import structlog
 
 from byourside_server.clock import Clock
@@ -17,7 +19,7 @@ from byourside_server.telephony.base import (
     Beep, CalleeHungUp, DialOutcome, DialRequest, DialResult, HangUp, Line, LineEvent, Silence, Speech, Spoken,
     Telephony,
 )
-from byourside_server.telephony.simulator.responders import responder_for
+from byourside_server.telephony.simulator.responders import PersonaFactory, PersonaResponder, responder_for
 from byourside_server.telephony.simulator.scenarios import ScenarioBook
 from byourside_server.telephony.simulator.script import Action, Flush, Hang, Responder, Say, Tone
 
@@ -99,7 +101,10 @@ class SimulatedLine(Line):
             raise CalleeHungUp(self._closed_at or start)
         await self._advance(end)
         self._quiet_since = end
-        self._schedule(self._responder.on_speech(text), end)
+        actions = self._responder.on_speech(text)
+        if inspect.isawaitable(actions):  # a model-driven persona thinks asynchronously
+            actions = await actions
+        self._schedule(actions, end)
         return Spoken(start_ms=start, end_ms=end)
 
     async def listen(self, timeout_seconds: float) -> LineEvent:
@@ -139,9 +144,11 @@ class SimulatorTelephony(Telephony):
 
     name = "simulator"
 
-    def __init__(self, book: ScenarioBook, clock: Clock, *, time_scale: float = 1.0) -> None:
+    def __init__(self, book: ScenarioBook, clock: Clock, *, time_scale: float = 1.0,
+                 persona_factory: PersonaFactory = PersonaResponder) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
+        self._persona_factory = persona_factory
         self._book = book
         self._clock = clock
         self._scale = time_scale
@@ -168,4 +175,4 @@ class SimulatorTelephony(Telephony):
         await self._ring(scenario.ring_seconds)
         if kind == "decline":
             return DialOutcome(DialResult.DECLINED, reason="callee_declined")
-        return DialOutcome(DialResult.ANSWERED, line=SimulatedLine(responder_for(scenario), self._clock, self._scale))
+        return DialOutcome(DialResult.ANSWERED, line=SimulatedLine(responder_for(scenario, self._persona_factory), self._clock, self._scale))

@@ -3,9 +3,14 @@ and a call-screening assistant (the last two hand over to a persona)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from byourside_server.telephony.simulator.personas import PersonaResponder
 from byourside_server.telephony.simulator.scenarios import IvrSpec, Persona, Scenario, ScreeningSpec, VoicemailSpec
 from byourside_server.telephony.simulator.script import Action, Flush, Hang, Responder, Say, Tone, after
+
+# Who plays a persona: the scripted responder, or e.g. a model-driven one (llm_persona.py).
+PersonaFactory = Callable[[Persona], PersonaResponder]
 
 
 class SilentResponder(Responder):
@@ -33,8 +38,9 @@ class VoicemailResponder(Responder):
 class IvrResponder(Responder):
     """A keypad menu: a listed digit connects a persona; anything else repeats the menu."""
 
-    def __init__(self, spec: IvrSpec) -> None:
+    def __init__(self, spec: IvrSpec, persona_factory: PersonaFactory = PersonaResponder) -> None:
         self.spec = spec
+        self.persona_factory = persona_factory
         self.person: PersonaResponder | None = None
         self.misses = 0
         self.gone = False
@@ -58,7 +64,7 @@ class IvrResponder(Responder):
         if option is None:
             return [Flush(), *self._miss(self.spec.invalid)]
         assert isinstance(option.persona, Persona)
-        self.person = PersonaResponder(option.persona)
+        self.person = self.persona_factory(option.persona)
         return [Flush(), Say(self.spec.connecting, pause=0.3), *after(self.spec.hold_seconds, self.person.on_answer())]
 
     def on_speech(self, text: str) -> list[Action]:
@@ -80,8 +86,9 @@ class IvrResponder(Responder):
 class ScreeningResponder(Responder):
     """Asks who is calling and why; a real introduction gets the caller put through."""
 
-    def __init__(self, spec: ScreeningSpec) -> None:
+    def __init__(self, spec: ScreeningSpec, persona_factory: PersonaFactory = PersonaResponder) -> None:
         self.spec = spec
+        self.persona_factory = persona_factory
         self.person: PersonaResponder | None = None
         self.tries = 0
         self.gone = False
@@ -104,7 +111,7 @@ class ScreeningResponder(Responder):
         if len(text.split()) < self.spec.min_words:
             return self._retry()
         assert isinstance(self.spec.persona, Persona)
-        self.person = PersonaResponder(self.spec.persona)
+        self.person = self.persona_factory(self.spec.persona)
         return [Say(self.spec.accepted), *after(self.spec.hold_seconds, self.person.on_answer())]
 
     def on_digits(self, digits: str) -> list[Action]:
@@ -119,17 +126,17 @@ class ScreeningResponder(Responder):
         return self.person.on_idle() if self.person is not None else self._retry()
 
 
-def responder_for(scenario: Scenario) -> Responder:
+def responder_for(scenario: Scenario, persona_factory: PersonaFactory = PersonaResponder) -> Responder:
     """A fresh callee for one answered call of ``scenario`` (a resolved scenario)."""
     if scenario.kind == "persona":
         assert isinstance(scenario.persona, Persona)
-        return PersonaResponder(scenario.persona)
+        return persona_factory(scenario.persona)
     if scenario.kind == "voicemail" and scenario.voicemail is not None:
         return VoicemailResponder(scenario.voicemail)
     if scenario.kind == "ivr" and scenario.ivr is not None:
-        return IvrResponder(scenario.ivr)
+        return IvrResponder(scenario.ivr, persona_factory)
     if scenario.kind == "screening" and scenario.screening is not None:
-        return ScreeningResponder(scenario.screening)
+        return ScreeningResponder(scenario.screening, persona_factory)
     if scenario.kind == "silent":
         return SilentResponder()
     raise ValueError(f"scenario kind '{scenario.kind}' never answers")
