@@ -245,7 +245,9 @@ async def test_two_delivery_loops_never_send_the_same_attempt_twice_at_once(serv
         async with AsyncExitStack() as stack:
             other = build_services(make_settings(database_url, tmp_path, webhook_poll_seconds=0.05))  # its own pool
             stack.push_async_callback(other.aclose)
-            loops = [deliverer(services, "loop-a"), deliverer(other, "loop-b")]
+            # Long send timeouts (hence leases): a starved event loop on a busy machine must not let
+            # a lease lapse mid-attempt, which would rightly cause a retry and spoil the count.
+            loops = [deliverer(services, "loop-a", timeout_seconds=15.0), deliverer(other, "loop-b", timeout_seconds=15.0)]
             async with running(*loops):
                 await receiver.wait_until(lambda r: all(len(r.of_event(e)) >= 2 for e in event_ids))
                 events = await wait_deliveries(services, account, call_id, lambda ev: all(e["status"] == "delivered" for e in ev))

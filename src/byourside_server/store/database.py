@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest Alembic revision; a test checks it matches migrations/versions. Lets start-up
 # skip importing Alembic when the schema is already current.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 _OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError)
 
 
@@ -43,6 +43,10 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
         self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
+        # SQLite has one writer at a time. Writers of this process queue here, in order, instead of
+        # spinning in SQLite's busy handler (sleep-and-retry with growing back-off), which under load
+        # gave multi-second tails; other processes still wait on the busy timeout.
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -50,8 +54,13 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._transaction(self._write_engine) as conn:
-            yield conn
+        if self._sqlite_writer is None:
+            async with self._transaction(self._write_engine) as conn:
+                yield conn
+            return
+        async with self._sqlite_writer:
+            async with self._transaction(self._write_engine) as conn:
+                yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

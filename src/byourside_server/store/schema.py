@@ -117,6 +117,7 @@ calls = Table(
     Column("cancel_requested_at", UTCDateTime),
     Index("ix_calls_account_created", "account_id", "created_at"),
     Index("ix_calls_status_created", "status", "created_at"),
+    Index("ix_calls_account_status", "account_id", "status"),  # active-call counts per account
 )
 
 idempotency_keys = Table(
