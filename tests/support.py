@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -50,3 +51,19 @@ async def new_account(services: Services, name: str | None = None, caller_id: st
 
 def auth(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+class running:
+    """Run loops (call workers, delivery loops) for the duration of a block, then stop them."""
+
+    def __init__(self, *loops):
+        self.loops = loops
+
+    async def __aenter__(self):
+        self.tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
+        return self
+
+    async def __aexit__(self, *exc):
+        for loop in self.loops:
+            loop.stop()
+        await asyncio.wait_for(asyncio.gather(*self.tasks), timeout=15)

@@ -11,7 +11,7 @@ from byourside_server.placement import place_call
 from byourside_server.runtime.session import SessionDeps
 from byourside_server.runtime.worker import Worker
 from byourside_server.telephony.base import DialResult
-from support import new_account, open_services
+from support import new_account, open_services, running
 from fakes import EchoBrain, FakeTelephony
 
 
@@ -43,22 +43,6 @@ async def wait_for_status(services, account, call_id, statuses, timeout=10.0):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"call stayed {call.status.value}")
         await asyncio.sleep(0.02)
-
-
-class running:
-    """Run workers for the duration of a block, then stop them."""
-
-    def __init__(self, *workers):
-        self.workers = workers
-
-    async def __aenter__(self):
-        self.tasks = [asyncio.create_task(w.run()) for w in self.workers]
-        return self
-
-    async def __aexit__(self, *exc):
-        for w in self.workers:
-            w.stop()
-        await asyncio.wait_for(asyncio.gather(*self.tasks), timeout=10)
 
 
 async def test_answered_call_completes_with_transcript_and_events(fast_services):

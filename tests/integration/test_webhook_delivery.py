@@ -15,7 +15,7 @@ import pytest
 from byourside import verify_webhook
 from fakes import EchoBrain, FakeTelephony
 from sqlalchemy import select
-from support import make_settings, new_account, open_services
+from support import make_settings, new_account, open_services, running
 from webhook_receiver import Receiver, always
 
 from byourside_server.api.requests import validate_call_request
@@ -63,22 +63,6 @@ def call_worker(services, telephony=None):
 def deliverer(services, worker_id="d1", schedule=FAST, **sender_options):
     options = {"timeout_seconds": 2.0, "allow_http": True, "allow_private": True, **sender_options}
     return DeliveryWorker(services, worker_id=worker_id, sender=WebhookSender(**options), schedule=schedule)
-
-
-class running:
-    """Run loops (call workers, delivery loops) for the duration of a block, then stop them."""
-
-    def __init__(self, *loops):
-        self.loops = loops
-
-    async def __aenter__(self):
-        self.tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
-        return self
-
-    async def __aexit__(self, *exc):
-        for loop in self.loops:
-            loop.stop()
-        await asyncio.wait_for(asyncio.gather(*self.tasks), timeout=15)
 
 
 def repo(services):
