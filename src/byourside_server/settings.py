@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str | None = None  # used to build recordingUrl; default http://host:port
+    signing_secret: str | None = None  # signs recording URLs; default: generated once in the data dir
+    recording_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
 
     # Workers
     workers: int = 4  # concurrent calls per worker process

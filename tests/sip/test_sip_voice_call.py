@@ -134,7 +134,9 @@ async def test_call_through_the_runtime_completes_with_transcript_and_recording(
             denied = await client.get(f"/v1/agent/calls/{call_id}/recording")
             assert denied.status_code == 401
             shown = (await client.get(f"/v1/agent/calls/{call_id}", headers=auth(secret))).json()
-            assert shown["recordingUrl"].endswith(f"/v1/agent/calls/{call_id}/recording")
+            assert f"/v1/agent/calls/{call_id}/recording?expires=" in shown["recordingUrl"]
+            signed = shown["recordingUrl"].split("/v1/", 1)[1]
+            assert (await client.get(f"/v1/{signed}")).content == got.content  # the signed link needs no key
     finally:
         await telephony.aclose()
         await services.aclose()

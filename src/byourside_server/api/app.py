@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from byourside_server import __version__
 from byourside_server.api.openapi import CALL_REQUEST_SCHEMA, ERROR_RESPONSES
 from byourside_server.api.requests import MAX_BODY_BYTES, parse_body, validate_call_request
+from byourside_server.api.recording_links import RecordingLinks, load_signing_secret
 from byourside_server.api.serialize import call_to_json
 from byourside_server.domain import CallStatus
 from byourside_server.errors import ApiError, InvalidRequest, NotFound, Unauthorized
@@ -110,6 +111,15 @@ def create_app(services: Services) -> FastAPI:
         description="Place outbound AI phone calls and read their outcome. Contract: spec/agent-api.md.",
     )
     app.state.services = services
+    settings = services.settings
+    links = RecordingLinks(
+        load_signing_secret(settings.signing_secret, settings.data_dir),
+        settings.effective_public_base_url,
+        settings.recording_url_ttl_seconds,
+    )
+
+    def to_json(call: Any) -> dict[str, Any]:
+        return call_to_json(call, base_url=settings.effective_public_base_url, recording_url=links.url)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -158,7 +168,7 @@ def create_app(services: Services) -> FastAPI:
     async def get_call(call_id: str, request: Request) -> dict[str, Any]:
         account, _ = await _authenticate(request)
         call = await services.calls.get(account.id, call_id)
-        return call_to_json(call, base_url=services.settings.effective_public_base_url)
+        return to_json(call)
 
     @app.get("/v1/agent/calls", tags=["calls"], responses=ERROR_RESPONSES)
     async def list_calls(
@@ -172,8 +182,7 @@ def create_app(services: Services) -> FastAPI:
         calls, next_cursor = await services.calls.list(
             account.id, limit=_parse_limit(limit), cursor=cursor or None, status=status_filter
         )
-        base = services.settings.effective_public_base_url
-        return {"calls": [call_to_json(c, base_url=base) for c in calls], "nextCursor": next_cursor}
+        return {"calls": [to_json(c) for c in calls], "nextCursor": next_cursor}
 
     @app.post("/v1/agent/calls/{call_id}/cancel", tags=["calls"], responses=ERROR_RESPONSES)
     async def cancel_call(call_id: str, request: Request) -> dict[str, Any]:
@@ -181,12 +190,19 @@ def create_app(services: Services) -> FastAPI:
         call = await services.calls.request_cancel(account.id, call_id)
         services.signals.cancel_requested.set()
         log.info("call_cancel_requested", call_id=call.id)
-        return call_to_json(call, base_url=services.settings.effective_public_base_url)
+        return to_json(call)
 
     @app.get("/v1/agent/calls/{call_id}/recording", tags=["calls"], responses=ERROR_RESPONSES)
     async def get_recording(call_id: str, request: Request) -> Response:
-        account, _ = await _authenticate(request)
-        call = await services.calls.get(account.id, call_id)
+        """Served with the Bearer key, or without one through an unexpired signed link."""
+        query = request.query_params
+        if "authorization" not in request.headers and links.verify(call_id, query.get("expires"), query.get("token")):
+            call = await services.calls.get_any(call_id)
+            if call is None:
+                raise NotFound()
+        else:
+            account, _ = await _authenticate(request)
+            call = await services.calls.get(account.id, call_id)
         if not call.recording_path:
             raise NotFound("This call has no recording.")
         return FileResponse(call.recording_path, media_type="audio/wav")

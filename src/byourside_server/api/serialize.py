@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from byourside_server.domain import transcript_text
 from byourside_server.store.records import CallRecord
@@ -15,7 +15,10 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def call_to_json(call: CallRecord, *, base_url: str = "") -> dict[str, Any]:
+def call_to_json(
+    call: CallRecord, *, base_url: str = "", recording_url: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """The call object. ``recording_url`` builds a signed link; without it the plain route is given."""
     turns = call.turns
     return {
         "id": call.id,
@@ -33,7 +36,7 @@ def call_to_json(call: CallRecord, *, base_url: str = "") -> dict[str, Any]:
         "extracted": dict(call.extracted) if call.extracted is not None else None,
         "transcript": transcript_text(turns) if turns is not None else None,
         "turns": [t.to_json() for t in turns] if turns is not None else None,
-        "recordingUrl": f"{base_url}/v1/agent/calls/{call.id}/recording" if call.recording_path else None,
+        "recordingUrl": _recording_url(call, base_url, recording_url),
         "createdAt": iso(call.created_at),
         "startedAt": iso(call.started_at),
         "endedAt": iso(call.ended_at),
@@ -47,6 +50,12 @@ def call_to_json(call: CallRecord, *, base_url: str = "") -> dict[str, Any]:
         "maxDurationSeconds": call.max_duration_seconds,
         "cancelRequested": call.cancel_requested_at is not None,
     }
+
+
+def _recording_url(call: CallRecord, base_url: str, signed: Callable[[str], str] | None) -> str | None:
+    if not call.recording_path:
+        return None
+    return signed(call.id) if signed else f"{base_url}/v1/agent/calls/{call.id}/recording"
 
 
 def created_response(call: CallRecord) -> dict[str, Any]:
