@@ -10,7 +10,8 @@ import time
 from typing import Any, Callable
 
 
-def _sdk():  # noqa: ANN202
+def load_sdk():  # noqa: ANN202
+    """The Python SDK, or exit with the install command when it is missing."""
     try:
         import byourside
     except ImportError:
@@ -71,7 +72,7 @@ def follow(client: Any, call_id: str, *, timeout: float, out: Callable[[str], No
 
 
 def place_and_follow(args: argparse.Namespace) -> int:
-    byourside = _sdk()
+    byourside = load_sdk()
     try:
         client = byourside.Client(os.environ.get("BYS_API_KEY"), base_url=os.environ.get("BYS_BASE_URL"))
         created = client.place_call(

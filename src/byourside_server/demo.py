@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from byourside_server.client_cli import _sdk, follow
+from byourside_server.client_cli import follow, load_sdk
 from byourside_server.logs import configure_logging
 from byourside_server.settings import Settings
 
@@ -99,7 +99,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if server.error or not server.key:
         out(f"error: the demo server did not start: {server.error!r}")
         return 1
-    byourside = _sdk()
+    byourside = load_sdk()
     try:
         client = byourside.Client(server.key, base_url=f"http://127.0.0.1:{settings.port}")
         out(f"Server ready on http://127.0.0.1:{settings.port}. Placing a call to the simulator's restaurant:")

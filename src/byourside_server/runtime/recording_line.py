@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Awaitable, Callable, Sequence
 
 from byourside_server.domain import Turn
-from byourside_server.telephony.base import HangUp, Line, LineEvent, Silence, Speech, Spoken
+from byourside_server.telephony.base import Line, LineEvent, Silence, Speech, Spoken
 
 
 class CallTimeUp(Exception):
@@ -67,4 +67,4 @@ class RecordingLine(Line):
         return self.inner.elapsed_ms()
 
 
-__all__ = ["RecordingLine", "CallTimeUp", "HangUp"]
+__all__ = ["RecordingLine", "CallTimeUp"]

@@ -199,11 +199,15 @@ class AccountRepo:
             return [r[0] for r in rows]
 
     async def set_default_number(self, account_id: str, e164: str) -> bool:
-        if e164 not in await self.list_numbers(account_id):
+        if not await self.owns_number(account_id, e164):
             return False
         async with self.db.write() as conn:
             await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(default_caller_id=e164))
         return True
 
     async def owns_number(self, account_id: str, e164: str) -> bool:
-        return e164 in await self.list_numbers(account_id)
+        """One indexed lookup (runs on every placement), not a read of every number."""
+        n = t.phone_numbers.c
+        async with self.db.read() as conn:
+            found = await conn.execute(select(n.id).where(and_(n.account_id == account_id, n.e164 == e164)).limit(1))
+            return found.first() is not None
