@@ -24,17 +24,28 @@ BYE_WAIT_SECONDS = 4.0
 
 
 class Dialog:
-    def __init__(self, ua: UserAgent, invite: SipMessage, remote_to: str, remote_target: str,
-                 route_set: list[str], dest: tuple[str, int]) -> None:
+    """Our side of one dialog, whichever side sent the INVITE.
+
+    ``local``/``remote`` are the From/To header values of requests we send in
+    it; ``local_sdp`` and ``contact`` answer a re-INVITE with the media as
+    negotiated.
+    """
+
+    def __init__(self, ua: UserAgent, *, call_id: str, local: str, remote: str, remote_target: str,
+                 route_set: list[str], dest: tuple[str, int], sent_by: str, cseq: int, invite_cseq: int,
+                 local_sdp: bytes, contact: str) -> None:
         self.ua = ua
-        self.invite = invite
-        self.call_id = invite.call_id
-        self.local_from = invite.get("from") or ""
-        self.remote_to = remote_to
+        self.call_id = call_id
+        self.local = local
+        self.remote = remote
         self.remote_target = remote_target
         self.route_set = route_set
         self.dest = dest
-        self.cseq = invite.cseq[0]
+        self.sent_by = sent_by  # "SIP/2.0/UDP host:port" of our Via
+        self.cseq = cseq
+        self.invite_cseq = invite_cseq
+        self.local_sdp = local_sdp
+        self.contact = contact
         self.closed = False
         self.on_bye: Callable[[], None] | None = None
         ua.dialogs[self.call_id] = self.on_request
@@ -42,6 +53,7 @@ class Dialog:
     @classmethod
     def from_2xx(cls, ua: UserAgent, invite: SipMessage, response: SipMessage, next_hop: tuple[str, int],
                  use_proxy: bool) -> Dialog:
+        """The dialog our INVITE created (UAC): the route set is the Record-Route reversed."""
         contact = response.get("contact")
         target = uri_of(contact) if contact else invite.uri or ""
         routes = [r for header in reversed(response.get_all("record-route")) for r in reversed(split_comma_list(header))]
@@ -53,27 +65,40 @@ class Dialog:
                 dest = (socket.gethostbyname(host), port)
             except (ValueError, OSError):
                 dest = next_hop
-        return cls(ua, invite, response.get("to") or "", target, routes, dest)
+        return cls(ua, call_id=invite.call_id, local=invite.get("from") or "", remote=response.get("to") or "",
+                   remote_target=target, route_set=routes, dest=dest,
+                   sent_by=(invite.get("via") or "").split(";", 1)[0], cseq=invite.cseq[0],
+                   invite_cseq=invite.cseq[0], local_sdp=invite.body, contact=invite.get("contact") or "")
+
+    @classmethod
+    def from_invite(cls, ua: UserAgent, invite: SipMessage, local_to: str, addr: tuple[str, int], sent_by: str,
+                    local_sdp: bytes, contact: str) -> Dialog:
+        """The dialog a received INVITE created (UAS): requests go back where the INVITE came from."""
+        remote_contact = invite.get("contact")
+        target = uri_of(remote_contact) if remote_contact else uri_of(invite.get("from") or "")
+        routes = [r for header in invite.get_all("record-route") for r in split_comma_list(header)]
+        return cls(ua, call_id=invite.call_id, local=local_to, remote=invite.get("from") or "",
+                   remote_target=target, route_set=routes, dest=addr, sent_by=sent_by, cseq=1,
+                   invite_cseq=invite.cseq[0], local_sdp=local_sdp, contact=contact)
 
     @property
     def remote_tag(self) -> str | None:
-        return tag_of(self.remote_to)
+        return tag_of(self.remote)
 
     def _request(self, method: str, cseq: int) -> SipMessage:
-        via = self.invite.get("via") or ""
         msg = SipMessage(method=method, uri=self.remote_target)
-        msg.add("via", via.split(";branch=")[0] + f";branch={new_branch()};rport")
+        msg.add("via", f"{self.sent_by};branch={new_branch()};rport")
         for route in self.route_set:
             msg.add("route", route)
         msg.add("max-forwards", "70")
-        msg.add("from", self.local_from)
-        msg.add("to", self.remote_to)
+        msg.add("from", self.local)
+        msg.add("to", self.remote)
         msg.add("call-id", self.call_id)
         msg.add("cseq", f"{cseq} {method}")
         return msg
 
     def ack(self) -> None:
-        ack = self._request("ACK", self.invite.cseq[0])
+        ack = self._request("ACK", self.invite_cseq)
         self.ua.acks[self.call_id] = (ack, self.dest)
         self.ua.send(ack, self.dest)
 
@@ -101,6 +126,8 @@ class Dialog:
         self.ua.acks.pop(self.call_id, None)
 
     def on_request(self, request: SipMessage, addr: tuple[str, int]) -> None:
+        if request.method == "ACK":
+            return  # the ACK of a 2xx we sent, or of a re-INVITE we answered
         if request.method == "BYE":
             self.ua.respond(request, addr, 200, "OK")
             if not self.closed:
@@ -109,9 +136,8 @@ class Dialog:
                 if self.on_bye is not None:
                     self.on_bye()
         elif request.method == "INVITE":  # session refresh / re-INVITE: keep the media as negotiated
-            contact = self.invite.get("contact") or ""
-            self.ua.respond(request, addr, 200, "OK", body=self.invite.body,
-                            extra=[("contact", contact), ("content-type", "application/sdp")])
+            self.ua.respond(request, addr, 200, "OK", body=self.local_sdp,
+                            extra=[("contact", self.contact), ("content-type", "application/sdp")])
         elif request.method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
             self.ua.respond(request, addr, 200, "OK")
         elif request.method == "CANCEL":

@@ -245,7 +245,7 @@ class _Attempt:
     def _early_request(self, request: SipMessage, addr: tuple[str, int]) -> None:
         if self.dialog is not None:
             self.dialog.on_request(request, addr)
-        else:
+        elif request.method != "ACK":
             self.ua.respond(request, addr, 481, "Call/Transaction Does Not Exist")
 
     async def _cancel_and_drain(self) -> DialOutcome | None:

@@ -37,6 +37,30 @@ def offer(local_ip: str, rtp_port: int, codecs: tuple[int, ...] = (0, 8)) -> byt
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def answer(local_ip: str, rtp_port: int, payload_type: int, event_payload_type: int | None) -> bytes:
+    """Our answer to an offer: the one G.711 codec chosen, and telephone-event on the offerer's number."""
+    session = int(time.time())
+    pts = str(payload_type) + (f" {event_payload_type}" if event_payload_type is not None else "")
+    lines = [
+        "v=0",
+        f"o=byourside {session} {session} IN IP4 {local_ip}",
+        "s=byourside",
+        f"c=IN IP4 {local_ip}",
+        "t=0 0",
+        f"m=audio {rtp_port} RTP/AVP {pts}",
+        f"a=rtpmap:{payload_type} {'PCMU' if payload_type == 0 else 'PCMA'}/8000",
+    ]
+    if event_payload_type is not None:
+        lines += [f"a=rtpmap:{event_payload_type} telephone-event/8000", f"a=fmtp:{event_payload_type} 0-16"]
+    lines += ["a=ptime:20", "a=sendrecv"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse_offer(body: bytes) -> MediaAnswer:
+    """What to answer an offer with: the offerer's first G.711 codec, its address and telephone-event."""
+    return parse_answer(body)
+
+
 def parse_answer(body: bytes) -> MediaAnswer:
     """Pick the negotiated audio codec and address from an SDP answer."""
     try:

@@ -4,7 +4,8 @@ One socket per provider. Client transactions retransmit their request on the
 T1 doubling schedule until a response (INVITE) or a final response (others)
 arrives, time out after 64*T1 with a synthetic 408, and ACK non-2xx final
 responses to INVITE themselves. Requests from the far end (BYE, re-INVITE,
-OPTIONS) go to the dialog that owns their Call-ID.
+OPTIONS) go to the dialog that owns their Call-ID; a new INVITE goes to
+``on_invite`` when the agent takes incoming calls (the SIP simulator does).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class UserAgent(asyncio.DatagramProtocol):
         self.transactions: dict[tuple[str, str], ClientTransaction] = {}  # (branch, method)
         self.acks: dict[str, tuple[SipMessage, tuple[str, int]]] = {}  # Call-ID -> the ACK of its 2xx
         self.dialogs: dict[str, RequestHandler] = {}  # Call-ID -> in-dialog request handler
+        self.on_invite: RequestHandler | None = None  # a new INVITE; None: incoming calls are refused
 
     @classmethod
     async def open(cls, host: str, port: int) -> UserAgent:
@@ -145,11 +147,13 @@ class UserAgent(asyncio.DatagramProtocol):
             self.send(ack, dest)
 
     def _on_request(self, request: SipMessage, addr: tuple[str, int]) -> None:
-        if request.method == "ACK":
-            return
         handler = self.dialogs.get(request.call_id)
         if handler is not None:
             handler(request, addr)
+        elif request.method == "ACK":
+            return  # an ACK never gets a response
+        elif request.method == "INVITE" and self.on_invite is not None:
+            self.on_invite(request, addr)
         elif request.method == "OPTIONS":
             self.respond(request, addr, 200, "OK")
         else:

@@ -1,0 +1,286 @@
+"""The phone simulator over real SIP and RTP: a SIP user agent that answers calls and plays scenarios.
+
+``SipSimulator`` listens for INVITEs (on loopback by default). The dialled
+number (the Request-URI's user part) picks the scenario from the same
+``ScenarioBook`` the in-process simulator uses, and the scenario decides what
+the SIP caller sees: ringing for ``ring_seconds`` and then 486 (busy), 603
+(decline), 503 (carrier failure) or 200 OK; a ``no_answer`` line rings until
+the caller gives up (CANCEL). Once answered, a ``SipCallee`` plays the
+scenario's responder in real time: what it says is rendered by the TTS and
+streamed as paced RTP, the record tone is a real 1 kHz tone, and it hears the
+caller through the endpointer and the STT, and keys through RFC 4733 events.
+
+Run it with ``byourside sip-sim`` and point ``BYS_SIP_TRUNK_URI`` at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import socket
+
+import numpy as np
+import structlog
+
+from byourside_server.telephony.simulator.responders import PersonaFactory, PersonaResponder, responder_for
+from byourside_server.telephony.simulator.scenarios import ScenarioBook
+from byourside_server.telephony.simulator.script import Action, Flush, Hang, Responder, Say, Tone
+from byourside_server.telephony.sip.dialog import Dialog
+from byourside_server.telephony.sip.message import SipMessage
+from byourside_server.telephony.sip.rtp import RtpSession
+from byourside_server.telephony.sip.sdp import SdpError
+from byourside_server.telephony.sip.uas import IncomingCall
+from byourside_server.telephony.sip.ua import UserAgent
+from byourside_server.voice.audio import TELEPHONE_RATE
+from byourside_server.voice.pipeline import VoiceFactory
+from byourside_server.voice.vad import Utterance
+
+log = structlog.get_logger(__name__)
+
+RECORD_TONE_HZ = 1000
+RECORD_TONE_MS = 500
+MAX_RING_SECONDS = 300  # a no_answer line gives up on its own after this (480), should the caller never CANCEL
+IDLE_CHECK_SECONDS = 0.1
+
+# Final responses for the scenarios that never answer (see telephony/sip/provider.py map_final).
+REJECTIONS = {"busy": (486, "Busy Here"), "decline": (603, "Decline"), "failure": (503, "Service Unavailable")}
+
+
+def record_tone(hz: int = RECORD_TONE_HZ, ms: int = RECORD_TONE_MS) -> np.ndarray:
+    t = np.arange(TELEPHONE_RATE * ms // 1000) / TELEPHONE_RATE
+    return (8000 * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+
+
+class SipCallee:
+    """One answered call: the scenario's responder speaking and listening over RTP, in real time.
+
+    Actions play one after another (a ``Say`` waits its thinking pause, then
+    is spoken); ``Flush`` drops whatever is queued or playing; ``Hang`` sends
+    BYE. Each utterance of the caller is transcribed and given to the
+    responder, whose actions queue behind the ones still playing. Idle time is
+    counted while neither side speaks, as in the in-process simulator.
+    """
+
+    def __init__(self, responder: Responder, dialog: Dialog, rtp: RtpSession, voice: VoiceFactory) -> None:
+        self.responder, self.dialog, self.rtp, self.voice = responder, dialog, rtp, voice
+        self.heard: list[str] = []  # what the caller said, as transcribed (tests read it)
+        self.digits: list[str] = []
+        self._endpointer = voice.endpointer()
+        self._utterances: asyncio.Queue[Utterance] = asyncio.Queue()
+        self._actions: collections.deque[Action] = collections.deque()
+        self._wake = asyncio.Event()
+        self._current: asyncio.Task | None = None
+        self._ended = asyncio.Event()
+        self._busy = False  # performing an action (pausing, rendering or speaking)
+        self._last_activity = 0.0
+        rtp.on_frame = self._on_frame
+        rtp.on_digit = self._on_digit
+        dialog.on_bye = self._ended.set
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        self._enqueue(self.responder.on_answer())
+        workers = [loop.create_task(self._perform()), loop.create_task(self._hear()),
+                   loop.create_task(self._watch_idle())]
+        try:
+            await self._ended.wait()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if not self.dialog.closed:
+                bye = self.dialog.bye()
+                if bye is not None:
+                    await bye
+            await self.rtp.close()
+
+    # the caller's side, fed by the RTP ticker
+    def _on_frame(self, inbound: np.ndarray, outbound: np.ndarray) -> None:
+        utterance = self._endpointer.feed(inbound)
+        if self._endpointer.in_speech:
+            self._last_activity = asyncio.get_running_loop().time()
+        if utterance is not None:
+            self._utterances.put_nowait(utterance)
+
+    def _on_digit(self, digit: str) -> None:
+        self.digits.append(digit)
+        self._last_activity = asyncio.get_running_loop().time()
+        self._enqueue(self.responder.on_digits(digit))
+
+    async def _hear(self) -> None:
+        while True:
+            utterance = await self._utterances.get()
+            stt, _ = await self.voice.load()
+            text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
+            self._last_activity = asyncio.get_running_loop().time()
+            if not text:
+                continue
+            self.heard.append(text)
+            actions = self.responder.on_speech(text)
+            if inspect.isawaitable(actions):  # a model-driven persona thinks asynchronously
+                actions = await actions
+            self._enqueue(actions)
+
+    async def _watch_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(IDLE_CHECK_SECONDS)
+            idle = self.responder.idle_after()
+            quiet = not self._busy and not self._actions and not self._endpointer.in_speech
+            if idle is not None and quiet and self._utterances.empty() and loop.time() - self._last_activity >= idle:
+                self._last_activity = loop.time()
+                self._enqueue(self.responder.on_idle())
+
+    # our side
+    def _enqueue(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Flush):
+                self._actions.clear()
+                self.rtp.stop_playing()
+                if self._current is not None:
+                    self._current.cancel()
+            else:
+                self._actions.append(action)
+        self._wake.set()
+
+    async def _perform(self) -> None:
+        while True:
+            if not self._actions:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            action = self._actions.popleft()
+            self._busy = True
+            self._current = asyncio.get_running_loop().create_task(self._play(action))
+            try:
+                await self._current
+            except asyncio.CancelledError:
+                if self._ended.is_set() or asyncio.current_task().cancelling():
+                    raise
+            except Exception:  # noqa: BLE001 - a callee that cannot say one line goes on with the next
+                log.exception("sip_sim_action_failed", sip_call_id=self.dialog.call_id)
+            finally:
+                self._busy, self._current = False, None
+                self._last_activity = asyncio.get_running_loop().time()
+
+    async def _play(self, action: Action) -> None:
+        await asyncio.sleep(action.pause)
+        if isinstance(action, Hang):
+            log.info("sip_sim_hangs_up", sip_call_id=self.dialog.call_id)
+            self.dialog.bye()  # its response is awaited by the dialog's own task
+            self._ended.set()
+            return
+        if isinstance(action, Tone):
+            await self.rtp.play(record_tone())
+            return
+        assert isinstance(action, Say)
+        if not action.text.strip():
+            return
+        _, tts = await self.voice.load()
+        async for pcm in tts.stream(action.text):
+            if not await self.rtp.play(pcm):
+                return  # flushed
+
+
+class SipSimulator:
+    """Answers SIP calls and plays the scenario each dialled number maps to."""
+
+    def __init__(self, book: ScenarioBook, voice: VoiceFactory, *, host: str = "127.0.0.1", port: int = 5080,
+                 persona_factory: PersonaFactory = PersonaResponder) -> None:
+        self.book, self.voice, self.host, self._port = book, voice, host, port
+        self.persona_factory = persona_factory
+        self.ua: UserAgent | None = None
+        self.callees: list[SipCallee] = []  # answered calls, newest last (tests inspect them)
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def port(self) -> int:
+        return self.ua.port if self.ua is not None else self._port
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.host}:{self.port}"
+
+    async def start(self) -> SipSimulator:
+        self.ua = await UserAgent.open(self.host, self._port)
+        self.ua.on_invite = self._on_invite
+        return self
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ua is not None:
+            self.ua.close()
+            self.ua = None
+
+    def _local_ip(self, addr: tuple[str, int]) -> str:
+        if self.host not in ("0.0.0.0", ""):
+            return self.host
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect(addr)  # no packet is sent; the kernel picks the interface that reaches the caller
+            return probe.getsockname()[0]
+        finally:
+            probe.close()
+
+    def _on_invite(self, invite: SipMessage, addr: tuple[str, int]) -> None:
+        assert self.ua is not None
+        call = IncomingCall(self.ua, invite, addr, self._local_ip(addr))
+        task = asyncio.get_running_loop().create_task(self._handle(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, call: IncomingCall) -> None:
+        try:
+            await self._play_scenario(call)
+        except Exception:  # noqa: BLE001 - one broken call must not stop the simulator
+            log.exception("sip_sim_call_failed", sip_call_id=call.call_id)
+            call.reject(500, "Server Internal Error")
+        finally:
+            call.close()
+
+    async def _ring(self, call: IncomingCall, seconds: float) -> bool:
+        """Ring for ``seconds``; False when the caller cancelled meanwhile."""
+        call.ring()
+        try:
+            await asyncio.wait_for(call.cancelled.wait(), timeout=seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def _play_scenario(self, call: IncomingCall) -> None:
+        scenario = self.book.for_number(call.number)
+        name = self.book.name_for(call.number)
+        log.info("sip_sim_incoming", sip_call_id=call.call_id, scenario=name)
+        if scenario is None:
+            call.reject(404, "Not Found")
+            return
+        if scenario.kind == "no_answer":
+            if await self._ring(call, MAX_RING_SECONDS):
+                call.reject(480, "Temporarily Unavailable")
+            return
+        if not await self._ring(call, scenario.ring_seconds):
+            return
+        if scenario.kind in REJECTIONS:
+            call.reject(*REJECTIONS[scenario.kind])
+            return
+        try:
+            media = call.offer()
+        except SdpError:
+            call.reject(488, "Not Acceptable Here")
+            return
+        loop = asyncio.get_running_loop()
+        _, rtp = await loop.create_datagram_endpoint(RtpSession, local_addr=(call.local_ip, 0),
+                                                     family=socket.AF_INET)
+        dialog = await call.answer(media, rtp.local_port)
+        if dialog is None:
+            await rtp.close()
+            return
+        rtp.start((media.host, media.port), media.payload_type, media.event_payload_type)
+        callee = SipCallee(responder_for(scenario, self.persona_factory), dialog, rtp, self.voice)
+        self.callees.append(callee)
+        await callee.run()
+        log.info("sip_sim_call_ended", sip_call_id=call.call_id)
