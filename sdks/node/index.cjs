@@ -145,11 +145,13 @@ class Client {
   async placeCall(params = {}) {
     const {
       to, objective, context, fields, webhookUrl, callerId, voice, language, maxDurationSeconds, metadata,
+      voicemailMessage,
     } = params || {};
     let { idempotencyKey } = params || {};
     const body = {};
     for (const [k, v] of Object.entries({
       to, objective, context, fields, webhookUrl, callerId, voice, language, maxDurationSeconds, metadata,
+      voicemailMessage,
     })) {
       if (v !== undefined && v !== null) body[k] = v;
     }

@@ -25,6 +25,8 @@ export interface PlaceCallParams {
   maxDurationSeconds?: number;
   /** (ext) small string map echoed back on the call and in webhooks. */
   metadata?: Record<string, string>;
+  /** (ext) left after the tone when an answering machine picks up. */
+  voicemailMessage?: string;
   /** (ext) sent as the Idempotency-Key header; generated when maxRetries > 0. */
   idempotencyKey?: string;
 }

@@ -171,6 +171,41 @@ async def cmd_numbers(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_store(settings, work) or 0
 
 
+async def cmd_sip_sim(settings: Settings, args: argparse.Namespace) -> int:
+    from byourside_server.runtime.registry import persona_factory
+    from byourside_server.server import print_err
+    from byourside_server.telephony.sip import INSTALL_HINT
+    from byourside_server.telephony.simulator.over_sip import SipSimulator
+    from byourside_server.telephony.simulator.scenarios import ScenarioError, load_scenarios
+    from byourside_server.voice.pipeline import VoiceConfig, check_voice_installed, local_voice
+
+    try:
+        check_voice_installed()
+    except ImportError as exc:
+        raise CliError(f"{exc}. Install: {INSTALL_HINT}") from None
+    try:
+        book = load_scenarios(settings.sim_scenarios_file)
+    except ScenarioError as exc:
+        raise CliError(str(exc)) from None
+    voice = local_voice(VoiceConfig(), settings.data_dir)
+    print_err("Loading the speech models...")
+    await voice.load()
+    try:
+        simulator = await SipSimulator(book, voice, host=args.bind, port=args.sip_port,
+                                       persona_factory=persona_factory(settings)).start()
+    except OSError as exc:
+        raise CliError(f"Cannot listen on {args.bind}:{args.sip_port} ({exc.strerror}). "
+                       "Pick another port with --sip-port.") from None
+    host = "127.0.0.1" if args.bind in ("0.0.0.0", "") else args.bind
+    print_err(f"SIP simulator listening on udp {args.bind}:{simulator.port}. Point the server at it:")
+    print_err(f"  BYS_TELEPHONY=sip BYS_SIP_TRUNK_URI=sip:{host}:{simulator.port} byourside serve")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.aclose()
+    return 0
+
+
 async def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from byourside_server.evals.runner import run_cli
 
@@ -259,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="stream status changes and print the finished call")
     p.add_argument("--timeout", type=float, default=900)
     p.set_defaults(sync_fn=cmd_call)
+
+    p = sub.add_parser("sip-sim", help="answer SIP calls and play the simulator scenarios as audio")
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--sip-port", type=int, default=5080, help="UDP port for SIP (default 5080; 0 picks one)")
+    p.set_defaults(async_fn=cmd_sip_sim)
 
     p = sub.add_parser("eval", help="run the scenario evaluation suite against the configured brain")
     p.add_argument("--scenarios", metavar="DIR", help="a directory of eval scenario YAML files (default: the shipped suite)")

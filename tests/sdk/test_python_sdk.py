@@ -245,6 +245,7 @@ def test_place_call_all_fields_use_wire_names():
         language="en-GB",
         max_duration_seconds=120,
         metadata={"ticket": "T-1"},
+        voicemail_message="Please call back.",
     )
     assert transport.requests[0].json == {
         "to": "+14155550123",
@@ -257,6 +258,7 @@ def test_place_call_all_fields_use_wire_names():
         "language": "en-GB",
         "maxDurationSeconds": 120,
         "metadata": {"ticket": "T-1"},
+        "voicemailMessage": "Please call back.",
     }
 
 

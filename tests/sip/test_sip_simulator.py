@@ -184,6 +184,7 @@ async def run_call(tmp_path: Path, voice, number: str, objective: str, fields: l
         finally:
             worker.stop()
             await asyncio.wait_for(task, timeout=30)
+        await simulator.finish_calls(timeout=60)  # the far end transcribes the caller's last words
         return found, simulator.callees
     finally:
         await telephony.aclose()
@@ -214,4 +215,4 @@ async def test_voicemail_over_sip_is_detected_and_the_message_left_after_the_ton
                                    voicemailMessage=message)
     assert call.status.value == "voicemail", (call.status, call.end_reason, call.turns)
     heard_by_machine = " ".join(callees[0].heard).lower()
-    assert "call us back" in heard_by_machine or "dental" in heard_by_machine, callees[0].heard
+    assert "call us back" in heard_by_machine or "dental" in heard_by_machine, (callees[0].heard, call.turns)

@@ -84,6 +84,7 @@ test("placeCall posts the spec's camelCase body with the Bearer key", async () =
     language: "en-US",
     maxDurationSeconds: 120,
     metadata: { ticket: "42" },
+    voicemailMessage: "Please call back.",
     idempotencyKey: "idem-1",
   });
   assert.deepEqual(result, { callId: "c1", status: "queued" });
@@ -104,6 +105,7 @@ test("placeCall posts the spec's camelCase body with the Bearer key", async () =
     language: "en-US",
     maxDurationSeconds: 120,
     metadata: { ticket: "42" },
+    voicemailMessage: "Please call back.",
   });
 });
 

@@ -118,9 +118,12 @@ class Client(object):
         language: Optional[str] = None,
         max_duration_seconds: Optional[int] = None,
         metadata: Optional[Mapping[str, str]] = None,
-        idempotency_key: Optional[str] = None
+        idempotency_key: Optional[str] = None,
+        voicemail_message: Optional[str] = None
     ) -> Dict[str, Any]:
         """Place a call; returns the 201 body ``{callId, status, language, languageSource, voice}``.
+
+        ``voicemail_message`` (a byourside extension) is left after the tone when a machine answers.
 
         With ``max_retries > 0`` and no ``idempotency_key``, a random key is generated
         so that a retried request can never place a second call.
@@ -137,6 +140,7 @@ class Client(object):
             ("language", language),
             ("maxDurationSeconds", max_duration_seconds),
             ("metadata", metadata),
+            ("voicemailMessage", voicemail_message),
         ):
             if value is not None:
                 payload[key] = list(value) if key == "fields" else value

@@ -18,11 +18,10 @@ class ProviderError(RuntimeError):
     pass
 
 
-def _simulator(settings: Settings, clock: Clock) -> Telephony:
-    from byourside_server.telephony.simulator.provider import SimulatorTelephony
-    from byourside_server.telephony.simulator.scenarios import load_scenarios
+def persona_factory(settings: Settings):
+    """Who plays simulator personas (BYS_SIM_PERSONAS): the scripted responder or the configured model."""
+    from byourside_server.telephony.simulator.personas import PersonaResponder
 
-    book = load_scenarios(settings.sim_scenarios_file)
     if settings.sim_personas == "llm":
         from byourside_server.agent.llm.provider import provider_from_settings
         from byourside_server.telephony.simulator.llm_persona import llm_persona_factory
@@ -31,11 +30,18 @@ def _simulator(settings: Settings, clock: Clock) -> Telephony:
             provider = provider_from_settings(settings)
         except ValueError as exc:
             raise ProviderError(f"BYS_SIM_PERSONAS=llm: {exc}") from None
-        return SimulatorTelephony(book, clock, time_scale=settings.sim_time_scale,
-                                  persona_factory=llm_persona_factory(provider))
+        return llm_persona_factory(provider)
     if settings.sim_personas != "scripted":
         raise ProviderError(f"Unknown BYS_SIM_PERSONAS '{settings.sim_personas}'. Known: llm, scripted.")
-    return SimulatorTelephony(book, clock, time_scale=settings.sim_time_scale)
+    return PersonaResponder
+
+
+def _simulator(settings: Settings, clock: Clock) -> Telephony:
+    from byourside_server.telephony.simulator.provider import SimulatorTelephony
+    from byourside_server.telephony.simulator.scenarios import load_scenarios
+
+    return SimulatorTelephony(load_scenarios(settings.sim_scenarios_file), clock, time_scale=settings.sim_time_scale,
+                              persona_factory=persona_factory(settings))
 
 
 def _offline(settings: Settings) -> Brain:

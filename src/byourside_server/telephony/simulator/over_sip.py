@@ -86,6 +86,7 @@ class SipCallee:
                    loop.create_task(self._watch_idle())]
         try:
             await self._ended.wait()
+            await self._hear_the_rest()
         finally:
             for task in workers:
                 task.cancel()
@@ -122,6 +123,18 @@ class SipCallee:
             if inspect.isawaitable(actions):  # a model-driven persona thinks asynchronously
                 actions = await actions
             self._enqueue(actions)
+
+    async def _hear_the_rest(self) -> None:
+        """A voicemail box keeps what was said up to the hang-up: the caller's last words, endpointed or not."""
+        last = self._endpointer.flush()
+        if last is not None:
+            self._utterances.put_nowait(last)
+        while not self._utterances.empty():
+            utterance = self._utterances.get_nowait()
+            stt, _ = await self.voice.load()
+            text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
+            if text:
+                self.heard.append(text)
 
     async def _watch_idle(self) -> None:
         loop = asyncio.get_running_loop()
@@ -207,6 +220,11 @@ class SipSimulator:
         self.ua = await UserAgent.open(self.host, self._port)
         self.ua.on_invite = self._on_invite
         return self
+
+    async def finish_calls(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the calls in progress to end on our side."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
