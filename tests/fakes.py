@@ -8,6 +8,7 @@ from typing import Sequence
 
 from byourside_server.agent.base import OBJECTIVE_MET, Analysis, Brain, ConversationEnd
 from byourside_server.domain import CallTask, Turn
+from byourside_server.voice.latency import LatencyLog
 from byourside_server.telephony.base import (
     CalleeHungUp,
     DialOutcome,
@@ -26,11 +27,16 @@ from byourside_server.telephony.base import (
 class FakeLine(Line):
     """A line whose callee answers each agent utterance with the next scripted reply.
 
-    Every say/listen advances the virtual clock by ``step_ms``.
+    Every say/listen advances the virtual clock by ``step_ms``. With ``reply_latency_ms`` it acts as an
+    audio line: each reply to something heard starts that long after the callee stopped, and the line
+    reports per-turn latency (endpointing 200 ms, STT 100 ms, TTS first audio 50 ms, plus what the
+    brain reports as its model time).
     """
 
-    def __init__(self, replies: Sequence[str] = (), step_ms: int = 1000) -> None:
+    def __init__(self, replies: Sequence[str] = (), step_ms: int = 1000, reply_latency_ms: int | None = None) -> None:
         self.replies = list(replies)
+        self.reply_latency_ms = reply_latency_ms
+        self.latency = LatencyLog()
         self.step_ms = step_ms
         self.now_ms = 0
         self.closed = False
@@ -41,6 +47,9 @@ class FakeLine(Line):
     async def say(self, text: str) -> Spoken:
         if self.closed:
             raise CalleeHungUp(self.now_ms)
+        if self.reply_latency_ms is not None:
+            self.now_ms += self.reply_latency_ms
+            self.latency.spoke(self.now_ms, 50)
         start = self.now_ms
         self.now_ms += self.step_ms
         self.said.append(text)
@@ -54,6 +63,7 @@ class FakeLine(Line):
         start = self.now_ms
         if self.replies:
             self.now_ms += self.step_ms
+            self.latency.heard(self.now_ms, 200, 100)
             return Speech(self.replies.pop(0), start, self.now_ms)
         self.now_ms += int(timeout_seconds * 1000)
         return Silence(start, self.now_ms)
@@ -68,6 +78,12 @@ class FakeLine(Line):
     def elapsed_ms(self) -> int:
         return self.now_ms
 
+    def note_model_latency(self, first_token_ms: float | None) -> None:
+        self.latency.model_replied(first_token_ms)
+
+    def latency_report(self) -> dict | None:
+        return self.latency.report() if self.reply_latency_ms is not None else None
+
 
 class FakeTelephony(Telephony):
     """Answers every call with a FakeLine unless a number is scripted otherwise; counts dials per call."""
@@ -75,7 +91,9 @@ class FakeTelephony(Telephony):
     name = "fake"
 
     def __init__(self, results: dict[str, DialResult] | None = None, ring_seconds: float = 0.0,
-                 replies: Sequence[str] = ("Hello?", "Yes, we open at nine.")) -> None:
+                 replies: Sequence[str] = ("Hello?", "Yes, we open at nine."),
+                 reply_latency_ms: int | None = None) -> None:
+        self.reply_latency_ms = reply_latency_ms
         self.results = results or {}
         self.ring_seconds = ring_seconds
         self.replies = replies
@@ -90,7 +108,7 @@ class FakeTelephony(Telephony):
         result = self.results.get(request.to, DialResult.ANSWERED)
         if result is not DialResult.ANSWERED:
             return DialOutcome(result, reason="scripted")
-        line = FakeLine(self.replies)
+        line = FakeLine(self.replies, reply_latency_ms=self.reply_latency_ms)
         self.lines[request.call_id] = line
         return DialOutcome(DialResult.ANSWERED, line=line)
 

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     public_base_url: str | None = None  # used to build recordingUrl; default http://host:port
     signing_secret: str | None = None  # signs recording URLs; default: generated once in the data dir
     recording_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
+    metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
+    metrics_window_seconds: int = Field(3600, ge=60, le=7 * 86400)  # /metrics: calls ended this recently
 
     # Workers
     workers: int = 4  # concurrent calls per worker process

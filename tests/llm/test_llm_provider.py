@@ -116,3 +116,12 @@ async def test_garbled_tool_arguments_become_empty(fake):
 def test_settings_without_model_name_the_missing_variables():
     with pytest.raises(ValueError, match="BYS_LLM_BASE_URL and BYS_LLM_MODEL"):
         provider_from_settings(Settings(_env_file=None))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_time_to_first_token_is_measured_from_the_request(fake, stream):
+    fake.chat.append(Reply(text="Yes, we are open.", delay=0.3))  # the server thinks for 300 ms first
+    p = provider(fake)
+    result = await p.chat([{"role": "user", "content": "hi"}], stream=stream)
+    await p.aclose()
+    assert result.first_token_ms is not None and result.first_token_ms >= 300

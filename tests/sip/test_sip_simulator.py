@@ -206,6 +206,11 @@ async def test_restaurant_conversation_over_sip_extracts_the_fields(tmp_path, vo
     assert "table" in heard_by_sofia, callees[0].heard  # the agent's question, heard through her STT
     callee, agent = read_stereo(Path(call.recording_path))
     assert callee.any() and agent.any()
+    turns = call.latency["turns"]  # per-turn latency of the agent's replies, measured on the audio line
+    assert len(turns) >= 3, call.latency
+    for turn in turns:
+        assert turn["sttMs"] > 0 and turn["ttsFirstAudioMs"] > 0 and turn["llmFirstTokenMs"] is None, turn
+        assert turn["totalMs"] >= turn["endpointingMs"] + turn["sttMs"], turn
 
 
 @pytest.mark.voice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import uuid
 from typing import Any
@@ -14,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from byourside_server import __version__
+from byourside_server.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from byourside_server.api.metrics import render as render_metrics
 from byourside_server.api.openapi import CALL_REQUEST_SCHEMA, ERROR_RESPONSES
 from byourside_server.api.requests import MAX_BODY_BYTES, parse_body, validate_call_request
 from byourside_server.api.recording_links import RecordingLinks, load_signing_secret
@@ -141,6 +144,15 @@ def create_app(services: Services) -> FastAPI:
     async def healthz() -> JSONResponse:
         ok = await services.db.ping()
         return JSONResponse({"ok": ok, "version": __version__}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={401: {"description": "BYS_METRICS_TOKEN is set and the request does not carry it"}})
+    async def metrics(request: Request) -> Response:
+        token = settings.metrics_token
+        if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+            raise Unauthorized("Send 'Authorization: Bearer <BYS_METRICS_TOKEN>' to read /metrics.")
+        snapshot = await services.calls.metrics(settings.metrics_window_seconds)
+        return Response(render_metrics(snapshot, settings.metrics_window_seconds), media_type=METRICS_CONTENT_TYPE)
 
     @app.post(
         "/v1/agent/calls",

@@ -66,5 +66,14 @@ class RecordingLine(Line):
     def elapsed_ms(self) -> int:
         return self.inner.elapsed_ms()
 
+    def recording_path(self) -> str | None:
+        return self.inner.recording_path()
+
+    def note_model_latency(self, first_token_ms: float | None) -> None:
+        self.inner.note_model_latency(first_token_ms)
+
+    def latency_report(self) -> dict | None:
+        return self.inner.latency_report()
+
 
 __all__ = ["RecordingLine", "CallTimeUp"]

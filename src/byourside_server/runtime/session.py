@@ -143,6 +143,7 @@ class CallSession:
                 evidence=analysis.evidence if analysis else None,
                 duration_seconds=math.ceil(line.elapsed_ms() / 1000),
                 recording_path=dialed.line.recording_path(),
+                latency=dialed.line.latency_report(),
             )
         )
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byourside_server.clock import Clock
@@ -55,6 +55,15 @@ class NewCall:
     max_duration_seconds: int
     metadata: Mapping[str, str]
     voicemail_message: str | None = None
+
+
+@dataclass(frozen=True)
+class CallMetrics:
+    """What /metrics shows: calls in progress now, and the calls that ended in the window."""
+
+    active: Mapping[str, int]  # status -> calls in it now
+    ended: Mapping[str, int]  # status -> calls that ended in the window
+    latencies: Sequence[Mapping[str, Any]]  # the ``latency`` reports of those calls (audio calls only)
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,20 @@ class CallRepo:
             raise NotFound()
         return call_from_row(row)
 
+    async def metrics(self, window_seconds: float, max_latency_calls: int = 2000) -> CallMetrics:
+        """Counts across every account (operators only) and the newest ``max_latency_calls`` latency reports."""
+        c = t.calls.c
+        since = self.clock.now() - timedelta(seconds=window_seconds)
+        async with self.db.read() as conn:
+            active = (await conn.execute(
+                select(c.status, func.count()).where(c.status.in_(_ACTIVE)).group_by(c.status))).all()
+            ended = (await conn.execute(
+                select(c.status, func.count()).where(c.ended_at >= since).group_by(c.status))).all()
+            latencies = (await conn.execute(
+                select(c.latency).where(and_(c.ended_at >= since, c.latency.is_not(None)))
+                .order_by(c.ended_at.desc()).limit(max_latency_calls))).scalars().all()
+        return CallMetrics(dict(active), dict(ended), [r for r in latencies if isinstance(r, dict)])
+
     async def get_any(self, call_id: str) -> CallRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(select(t.calls).where(t.calls.c.id == call_id))).mappings().first()
@@ -351,7 +374,7 @@ class CallRepo:
             "duration_seconds": outcome.duration_seconds,
             "recording_path": outcome.recording_path,
             "evidence": dict(outcome.evidence) if outcome.evidence is not None else None,
-            "latency": outcome.latency,
+            "latency": outcome.latency if outcome.latency is not None else null(),  # SQL NULL, not JSON null
             "ended_at": self.clock.now(),
             "lease_owner": None,
             "lease_expires_at": None,

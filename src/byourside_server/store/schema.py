@@ -118,6 +118,7 @@ calls = Table(
     Index("ix_calls_account_created", "account_id", "created_at"),
     Index("ix_calls_status_created", "status", "created_at"),
     Index("ix_calls_account_status", "account_id", "status"),  # active-call counts per account
+    Index("ix_calls_ended_at", "ended_at"),  # /metrics: calls that ended in its window
 )
 
 idempotency_keys = Table(

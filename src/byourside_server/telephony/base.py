@@ -125,6 +125,16 @@ class Line(ABC):
         """Path of the call's audio recording, complete once ``hangup`` has returned (None: not recorded)."""
         return None
 
+    def note_model_latency(self, first_token_ms: float | None) -> None:
+        """The brain's model took this long to its first token for the reply about to be said.
+
+        Audio lines count it in the turn's latency; text lines ignore it.
+        """
+
+    def latency_report(self) -> dict | None:
+        """Per-turn latency figures of an audio line (the call's ``latency``); None for text lines."""
+        return None
+
 
 class Telephony(ABC):
     """A way to place outbound calls."""

@@ -190,6 +190,7 @@ class _Conversation:
         silences = 0
         for _ in range(self.brain.max_model_turns):
             result = await self._think()
+            self.line.note_model_latency(result.first_token_ms)
             words = clean_utterance(result.content)
             calls = {c.name: c for c in result.tool_calls}
             ending = calls.get("end_call")

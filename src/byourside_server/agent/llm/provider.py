@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -59,6 +60,7 @@ class ChatResult:
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
+    first_token_ms: float | None = None  # request sent -> first content or tool-call token (whole reply if not streamed)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class ChatProvider:
                 delay *= 2
 
     async def _once(self, body: Mapping[str, Any]) -> ChatResult:
+        started = time.perf_counter()
         try:
             response = await self._client.post("/chat/completions", json=body)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -137,12 +140,15 @@ class ChatProvider:
                                  (c.get("function") or {}).get("arguments"))
                       for c in message.get("tool_calls") or [])
         return ChatResult(content=message.get("content") or "", tool_calls=calls,
-                          finish_reason=choice.get("finish_reason"))
+                          finish_reason=choice.get("finish_reason"),
+                          first_token_ms=(time.perf_counter() - started) * 1000)
 
     async def _stream(self, body: Mapping[str, Any]) -> ChatResult:
         content: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         finish: str | None = None
+        started = time.perf_counter()
+        first_token_ms: float | None = None
         try:
             async with self._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
@@ -162,6 +168,8 @@ class ChatProvider:
                         raise LLMUnavailable(f"stream error: {str(chunk['error'])[:200]}")
                     for choice in chunk.get("choices") or []:
                         delta = choice.get("delta") or {}
+                        if first_token_ms is None and (delta.get("content") or delta.get("tool_calls")):
+                            first_token_ms = (time.perf_counter() - started) * 1000
                         if delta.get("content"):
                             content.append(delta["content"])
                         for part in delta.get("tool_calls") or []:
@@ -174,7 +182,8 @@ class ChatProvider:
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from None
         tool_calls = tuple(_tool_call(s["id"], s["name"], s["args"]) for _, s in sorted(calls.items()))
-        return ChatResult(content="".join(content), tool_calls=tool_calls, finish_reason=finish)
+        return ChatResult(content="".join(content), tool_calls=tool_calls, finish_reason=finish,
+                          first_token_ms=first_token_ms)
 
 
 def _raise_for_status(status: int, text: str) -> None:

@@ -9,6 +9,7 @@ the callee talks over us for ``barge_in_ms`` we stop speaking (barge-in) and
 ``say`` returns early, while shorter sounds (backchannels) are ignored. An
 answering machine's record tone is reported as a ``Beep``. Both
 sides are recorded into one stereo WAV when a recordings directory is given.
+Each reply's latency, stage by stage, goes into ``latency`` (voice/latency.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.voice.audio import FRAME_MS, TELEPHONE_RATE
 from byourside_server.voice.pipeline import VoiceFactory
+from byourside_server.voice.latency import LatencyLog
 from byourside_server.voice.recorder import StereoRecorder
 from byourside_server.voice.tones import BeepDetector
 from byourside_server.voice.vad import Utterance
@@ -45,7 +47,9 @@ class SipLine(Line):
                  recordings_dir: Path | None) -> None:
         self.dialog, self.rtp, self.voice, self.call_id = dialog, rtp, voice, call_id
         self._endpointer = voice.endpointer()
-        self._utterances: asyncio.Queue[Utterance | Beep] = asyncio.Queue()
+        # What the callee did, with the timeline ms at which the endpointer (or beep detector) decided it.
+        self._utterances: asyncio.Queue[tuple[Utterance | Beep, int]] = asyncio.Queue()
+        self.latency = LatencyLog()
         self._beeps = BeepDetector()
         self._last_beep_ms: int | None = None
         self._hung_up = asyncio.Event()
@@ -66,6 +70,12 @@ class SipLine(Line):
     def recording_path(self) -> str | None:
         return str(self._recorder.path) if self._recorder is not None else None
 
+    def note_model_latency(self, first_token_ms: float | None) -> None:
+        self.latency.model_replied(first_token_ms)
+
+    def latency_report(self) -> dict | None:
+        return self.latency.report()
+
     def _on_frame(self, inbound: np.ndarray, outbound: np.ndarray) -> None:
         if self._recorder is not None:
             self._recorder.write(inbound, outbound)
@@ -73,7 +83,7 @@ class SipLine(Line):
         beep_at = self._beeps.feed(inbound)
         if beep_at is not None:
             self._last_beep_ms = beep_at
-            self._utterances.put_nowait(Beep(beep_at))
+            self._utterances.put_nowait((Beep(beep_at), self.elapsed_ms()))
         if utterance is not None and self._is_the_beep(utterance):
             utterance = None
         barge_in = self.voice.barge_in_ms
@@ -82,7 +92,7 @@ class SipLine(Line):
             self.rtp.stop_playing()
             log.info("sip_barge_in", call_id=self.call_id)
         if utterance is not None:
-            self._utterances.put_nowait(utterance)
+            self._utterances.put_nowait((utterance, self.elapsed_ms()))
 
     def _is_the_beep(self, utterance: Utterance) -> bool:
         """The endpointer also hears a record tone as a short "utterance"; STT would invent words for it."""
@@ -120,6 +130,7 @@ class SipLine(Line):
         _, tts = await self.voice.load()
         start = None
         self.barged_in, self._speaking = False, True
+        asked = asyncio.get_running_loop().time()
         try:
             async for pcm in tts.stream(text):
                 self._check_open()
@@ -127,6 +138,9 @@ class SipLine(Line):
                     break
                 if start is None:
                     start = self.elapsed_ms()
+                    # The callee's audio reached the timeline only after the jitter buffer held it back.
+                    self.latency.spoke(start + self.rtp.jitter.depth * FRAME_MS,
+                                       (asyncio.get_running_loop().time() - asked) * 1000)
                 played = self.rtp.play(pcm)
                 if not await self._until_hangup(played) or not played.result():
                     break  # hung up, or barged in: the rest of the text is not spoken
@@ -147,19 +161,24 @@ class SipLine(Line):
             if remaining <= 0 and not self._endpointer.in_speech and self._utterances.empty():
                 return Silence(start, self.elapsed_ms())
             # A turn that has begun may finish past the timeout: keep polling while the callee talks.
-            utterance = await self._next_utterance(remaining if remaining > 0 else 0.2)
+            item = await self._next_utterance(remaining if remaining > 0 else 0.2)
             if self._hung_up.is_set():
                 return HangUp(self._hangup_at or self.elapsed_ms())
-            if utterance is None:
+            if item is None:
                 continue
+            utterance, decided_ms = item
+            self.latency.forget_pending()
             if isinstance(utterance, Beep):
                 return utterance
             stt, _ = await self.voice.load()
+            transcribing = loop.time()
             text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
             if text:
+                self.latency.heard(utterance.end_ms, decided_ms - utterance.end_ms,
+                                   round((loop.time() - transcribing) * 1000))
                 return Speech(text, utterance.start_ms, utterance.end_ms)
 
-    async def _next_utterance(self, wait: float) -> Utterance | Beep | None:
+    async def _next_utterance(self, wait: float) -> tuple[Utterance | Beep, int] | None:
         get = asyncio.ensure_future(self._utterances.get())
         bye = asyncio.ensure_future(self._hung_up.wait())
         try:
