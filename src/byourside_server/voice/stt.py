@@ -8,6 +8,7 @@ packages, see voice/models.py). Transcription runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class FasterWhisperSTT(SpeechToText):
     @classmethod
     def load(cls, name_or_path: str, cache_dir: Path, language: str = "en", threads: int = 2) -> FasterWhisperSTT:
         from faster_whisper import WhisperModel
+
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # it logs every utterance's duration
 
         source = str(packaged_whisper(cache_dir)) if name_or_path == PACKAGED_WHISPER else name_or_path
         model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads)
