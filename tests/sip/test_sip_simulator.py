@@ -221,3 +221,49 @@ async def test_voicemail_over_sip_is_detected_and_the_message_left_after_the_ton
     assert call.status.value == "voicemail", (call.status, call.end_reason, call.turns)
     heard_by_machine = " ".join(callees[0].heard).lower()
     assert "call us back" in heard_by_machine or "dental" in heard_by_machine, (callees[0].heard, call.turns)
+
+
+CADENCE_SCENARIOS = """
+numbers:
+  "0198": hello_person
+  "0199": long_voicemail
+personas:
+  hello:
+    name: Sam
+    organisation: home
+    greeting: Hello?
+scenarios:
+  hello_person:
+    kind: persona
+    ring_seconds: 0.2
+    persona: hello
+  long_voicemail:
+    kind: voicemail
+    ring_seconds: 0.2
+    voicemail:
+      greeting: >-
+        Hi, you've reached Chris Morgan. I can't come to the phone right now, please leave a message after the tone.
+"""
+
+
+@pytest.mark.voice
+@pytest.mark.parametrize(("number", "verdict"), [("+14155550198", "human"), ("+14155550199", "machine")])
+async def test_the_cadence_of_the_answer_hints_person_or_machine(tmp_path, voice_factory, number, verdict):
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(CADENCE_SCENARIOS)
+    simulator = await SipSimulator(load_scenarios(scenarios), voice_factory, host="127.0.0.1", port=0).start()
+    telephony = SipTelephony(SipConfig(trunk_uri=simulator.uri, bind_host="127.0.0.1"), voice_factory)
+    try:
+        outcome = await telephony.dial(request(number))
+        line = outcome.line
+        await line.listen(8)  # the greeting; the detector decides while it plays and just after
+        for _ in range(40):
+            if line.answering_machine_hint() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert line.answering_machine_hint() == verdict, line.amd.verdict
+        assert line.amd.verdict.decided_ms < 3500  # a person is recognised within ~3 s of answering
+        await line.hangup()
+    finally:
+        await telephony.aclose()
+        await simulator.aclose()

@@ -75,5 +75,8 @@ class RecordingLine(Line):
     def latency_report(self) -> dict | None:
         return self.inner.latency_report()
 
+    def answering_machine_hint(self) -> str | None:
+        return self.inner.answering_machine_hint()
+
 
 __all__ = ["RecordingLine", "CallTimeUp"]

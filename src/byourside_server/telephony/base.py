@@ -135,6 +135,11 @@ class Line(ABC):
         """Per-turn latency figures of an audio line (the call's ``latency``); None for text lines."""
         return None
 
+    def answering_machine_hint(self) -> str | None:
+        """What the cadence of the answer suggests: "human", "machine", "unknown", or None (not decided,
+        or a text line). A hint for the brain beside the transcript (voice/amd.py)."""
+        return None
+
 
 class Telephony(ABC):
     """A way to place outbound calls."""

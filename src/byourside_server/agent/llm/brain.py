@@ -184,7 +184,7 @@ class _Conversation:
                 self.answered_by = kind
             self.machine_greeting = kind == "voicemail"
             self.last_heard = first.text
-            self._user(describe_first_event("speech", first.text))
+            self._user(describe_first_event("speech", first.text, self.line.answering_machine_hint()))
         else:
             self._user(describe_first_event("silence", None))
         silences = 0

@@ -81,12 +81,19 @@ def system_prompt(task: CallTask) -> str:
     return "\n".join(lines)
 
 
-def describe_first_event(kind: str, text: str | None) -> str:
+_AUDIO_HINTS = {
+    "human": " [Audio: a short greeting, then a pause for you: most likely a person.]",
+    "machine": " [Audio: a long greeting without a pause: possibly a recording; judge by the words.]",
+}
+
+
+def describe_first_event(kind: str, text: str | None, audio_hint: str | None = None) -> str:
+    """The first user message; ``audio_hint`` is the line's answering-machine verdict from cadence."""
     if kind == "beep":
         return "[The call was answered by a record tone.]"
     if kind == "silence":
         return "[The call was answered, but nobody has spoken yet.]"
-    return f"[The call was answered.] {text}"
+    return f"[The call was answered.]{_AUDIO_HINTS.get(audio_hint or '', '')} {text}"
 
 
 # -- post-call analysis ------------------------------------------------------

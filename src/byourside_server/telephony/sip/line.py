@@ -34,6 +34,7 @@ from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.voice.audio import FRAME_MS, TELEPHONE_RATE
 from byourside_server.voice.pipeline import VoiceFactory
+from byourside_server.voice.amd import AnsweringMachineDetector
 from byourside_server.voice.latency import LatencyLog
 from byourside_server.voice.recorder import StereoRecorder
 from byourside_server.voice.tones import BeepDetector
@@ -50,6 +51,7 @@ class SipLine(Line):
         # What the callee did, with the timeline ms at which the endpointer (or beep detector) decided it.
         self._utterances: asyncio.Queue[tuple[Utterance | Beep, int]] = asyncio.Queue()
         self.latency = LatencyLog()
+        self.amd = AnsweringMachineDetector()  # cadence of the first words: a hint, not a decision
         self._beeps = BeepDetector()
         self._last_beep_ms: int | None = None
         self._hung_up = asyncio.Event()
@@ -74,15 +76,24 @@ class SipLine(Line):
         self.latency.model_replied(first_token_ms)
 
     def latency_report(self) -> dict | None:
-        return self.latency.report()
+        report = self.latency.report()
+        if self.amd.verdict is not None:
+            report = {**(report or {"turns": []}), "amd": self.amd.verdict.to_json()}
+        return report
+
+    def answering_machine_hint(self) -> str | None:
+        return self.amd.verdict.kind if self.amd.verdict is not None else None
 
     def _on_frame(self, inbound: np.ndarray, outbound: np.ndarray) -> None:
         if self._recorder is not None:
             self._recorder.write(inbound, outbound)
+        if self.amd.feed(inbound) is not None:
+            log.info("sip_amd", call_id=self.call_id, verdict=self.amd.verdict.kind, cause=self.amd.verdict.cause)
         utterance = self._endpointer.feed(inbound)
         beep_at = self._beeps.feed(inbound)
         if beep_at is not None:
             self._last_beep_ms = beep_at
+            self.amd.beep()
             self._utterances.put_nowait((Beep(beep_at), self.elapsed_ms()))
         if utterance is not None and self._is_the_beep(utterance):
             utterance = None
