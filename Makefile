@@ -7,20 +7,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup sipp demo test test-node test-python serve bench clean
+.PHONY: setup system-packages sipp demo test test-node test-python serve bench clean
 
 $(STAMP): pyproject.toml sdks/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "byourside needs Python 3.11 or newer (found %s)" % sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,sip]" -e sdks/python
+	# The Smart Turn v3 end-of-turn model (BSD-2) ships only inside the pipecat-ai wheel; we read the
+	# .onnx file from it and never import pipecat, so none of its dependencies are installed.
+	$(BIN)/python -m pip install --quiet --no-deps "pipecat-ai==1.14.0"
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
-# sipp (Debian package sip-tester) is the far end of the SIP tests; installed only when missing.
-sipp:
-	@command -v sipp >/dev/null 2>&1 || (apt-get update && apt-get install -y sip-tester)
+# Debian packages, installed only when missing: sipp (sip-tester), the far end of the SIP tests,
+# and espeak-ng, the fallback voice when Piper cannot load.
+system-packages:
+	@command -v sipp >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y sip-tester espeak-ng)
+
+sipp: system-packages
 
 demo: setup
 	$(BIN)/byourside demo
@@ -46,3 +53,19 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .byourside .pytest_cache
+
+# bench/voice.py with pipecat-ai measured side by side. pipecat-ai lives in its own venv (created
+# with pip when missing; never a dependency of byourside); its Silero VAD and Smart Turn models ship
+# in its wheel. BENCH_VOICE_ARGS picks the modes and the number of callee turns.
+PIPECAT_VENV     ?= /tmp/bys-bench-pipecat
+BENCH_VOICE_ARGS ?= --modes fake,local --turns 12
+
+.PHONY: bench-voice
+
+$(PIPECAT_VENV)/.installed:
+	$(PYTHON) -m venv $(PIPECAT_VENV)
+	$(PIPECAT_VENV)/bin/python -m pip install --quiet 'pipecat-ai[silero]==1.14.*'
+	@touch $@
+
+bench-voice: setup sipp $(PIPECAT_VENV)/.installed
+	$(BIN)/python bench/voice.py $(BENCH_VOICE_ARGS) --pipecat-python $(PIPECAT_VENV)/bin/python

@@ -141,3 +141,19 @@ async def test_call_through_the_runtime_completes_with_transcript_and_recording(
         await telephony.aclose()
         await services.aclose()
     assert far_end.wait(15) == 0, far_end.output()[-1500:]
+
+
+async def test_the_espeak_fallback_voice_is_understood_over_g711(voice_factory):
+    import shutil
+
+    from byourside_server.voice.audio import ulaw_decode
+    from byourside_server.voice.espeak import EspeakTTS
+
+    if shutil.which("espeak-ng") is None:
+        from support import IN_CI
+        message = "espeak-ng is not installed: run `make system-packages` (Debian espeak-ng)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    pcm = await EspeakTTS().synthesize("We have a table for two tonight. The tasting menu is eighty five dollars.")
+    stt, _ = await voice_factory.load()
+    heard = (await stt.transcribe(ulaw_decode(ulaw_encode(pcm)), 8000)).lower()
+    assert "table" in heard and "menu" in heard, heard

@@ -36,6 +36,11 @@ class BeepDetector:
             return None
         return float(freqs[peak])
 
+    @property
+    def in_tone(self) -> bool:
+        """The last frame was part of a steady tone (a beep in progress, confirmed or not)."""
+        return self._run > 0
+
     def feed(self, frame: np.ndarray) -> int | None:
         """Feed one frame; returns the tone's start (ms on the frame timeline) when a beep is confirmed."""
         index = self._index

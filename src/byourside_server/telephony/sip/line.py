@@ -58,6 +58,7 @@ class SipLine(Line):
         self._hangup_at: int | None = None
         self._closing: asyncio.Task | None = None
         self._speaking = False
+        self._voiced_before_speaking = 0  # the callee's voiced ms in the current turn when we began to speak
         self.barged_in = False  # the callee talked over the last ``say`` and cut it short
         self.digits_received: list[str] = []
         self._recorder = StereoRecorder(recordings_dir / f"{call_id}.wav") if recordings_dir else None
@@ -94,11 +95,20 @@ class SipLine(Line):
         if beep_at is not None:
             self._last_beep_ms = beep_at
             self.amd.beep()
+            # A greeting that runs into the tone without a pause is heard before the tone, not after it.
+            for heard in (utterance, self._endpointer.flush()):
+                if heard is not None and not self._is_the_beep(heard):
+                    self._utterances.put_nowait((heard, self.elapsed_ms()))
+            utterance = None
             self._utterances.put_nowait((Beep(beep_at), self.elapsed_ms()))
         if utterance is not None and self._is_the_beep(utterance):
             utterance = None
+        if not self._endpointer.in_speech:
+            self._voiced_before_speaking = 0
         barge_in = self.voice.barge_in_ms
-        if self._speaking and barge_in and not self.barged_in and self._endpointer.voiced_ms >= barge_in:
+        talking_over_us = self._endpointer.voiced_ms - self._voiced_before_speaking
+        if (self._speaking and barge_in and not self.barged_in and talking_over_us >= barge_in
+                and not self._beeps.in_tone):  # a record tone is not the callee talking
             self.barged_in = True
             self.rtp.stop_playing()
             log.info("sip_barge_in", call_id=self.call_id)
@@ -141,6 +151,8 @@ class SipLine(Line):
         _, tts = await self.voice.load()
         start = None
         self.barged_in, self._speaking = False, True
+        # Only speech after we start talking counts toward barge-in, not the rest of a turn already under way.
+        self._voiced_before_speaking = self._endpointer.voiced_ms
         asked = asyncio.get_running_loop().time()
         try:
             async for pcm in tts.stream(text):
