@@ -187,18 +187,33 @@ async def cmd_sip_sim(settings: Settings, args: argparse.Namespace) -> int:
         book = load_scenarios(settings.sim_scenarios_file)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None
+    tls = None
+    if args.transport == "tls":
+        from byourside_server.telephony.sip.transport import server_tls_context
+
+        if not args.tls_cert:
+            raise CliError("--transport tls needs --tls-cert (a PEM certificate, with its key or --tls-key)")
+        try:
+            tls = server_tls_context(args.tls_cert, args.tls_key)
+        except OSError as exc:  # also ssl.SSLError
+            raise CliError(f"Cannot load the TLS certificate: {exc}") from None
     voice = local_voice(VoiceConfig(), settings.data_dir)
     print_err("Loading the speech models...")
     await voice.load()
     try:
         simulator = await SipSimulator(book, voice, host=args.bind, port=args.sip_port,
-                                       persona_factory=persona_factory(settings)).start()
+                                       persona_factory=persona_factory(settings), transport=args.transport,
+                                       tls=tls).start()
     except OSError as exc:
         raise CliError(f"Cannot listen on {args.bind}:{args.sip_port} ({exc.strerror}). "
                        "Pick another port with --sip-port.") from None
     host = "127.0.0.1" if args.bind in ("0.0.0.0", "") else args.bind
-    print_err(f"SIP simulator listening on udp {args.bind}:{simulator.port}. Point the server at it:")
-    print_err(f"  BYS_TELEPHONY=sip BYS_SIP_TRUNK_URI=sip:{host}:{simulator.port} byourside serve")
+    uri = simulator.uri.replace(f"sip:{args.bind}:", f"sip:{host}:", 1)
+    ca = f" BYS_SIP_TLS_CA_FILE={args.tls_cert}" if tls is not None else ""
+    print_err(f"SIP simulator listening on {args.transport} {args.bind}:{simulator.port}. Point the server at it:")
+    print_err(f"  BYS_TELEPHONY=sip BYS_SIP_TRUNK_URI='{uri}'{ca} byourside serve")
+    if tls is not None:
+        print_err("  (BYS_SIP_TLS_CA_FILE: the certificate itself when self-signed, else the CA that signed it)")
     try:
         await asyncio.Event().wait()
     finally:
@@ -297,7 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sip-sim", help="answer SIP calls and play the simulator scenarios as audio")
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--sip-port", type=int, default=5080, help="UDP port for SIP (default 5080; 0 picks one)")
+    p.add_argument("--sip-port", type=int, default=5080, help="port for SIP (default 5080; 0 picks one)")
+    p.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp", help="SIP transport (default udp)")
+    p.add_argument("--tls-cert", metavar="PEM", help="with --transport tls: our certificate chain (and key)")
+    p.add_argument("--tls-key", metavar="PEM", help="with --transport tls: the certificate's key, if not in --tls-cert")
     p.set_defaults(async_fn=cmd_sip_sim)
 
     p = sub.add_parser("eval", help="run the scenario evaluation suite against the configured brain")

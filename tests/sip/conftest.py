@@ -26,8 +26,8 @@ def sipp(tmp_path: Path):
         pytest.skip(message)
     started: list[Sipp] = []
 
-    def start(scenario: str, echo: bool = True) -> Sipp:
-        far_end = start_sipp(scenario, tmp_path, echo=echo)
+    def start(scenario: str, echo: bool = True, transport: str = "udp") -> Sipp:
+        far_end = start_sipp(scenario, tmp_path, echo=echo, transport=transport)
         started.append(far_end)
         return far_end
 

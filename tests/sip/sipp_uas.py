@@ -3,7 +3,9 @@
 Scenarios are built here as SIPp XML: answer (echoing RTP back, or playing a
 mu-law file), reject with a status code, ring until CANCEL, challenge with
 digest auth, hang up from the far end. SIPp's exit code says whether the far
-end saw the whole expected exchange (ACK, BYE, CANCEL...).
+end saw the whole expected exchange (ACK, BYE, CANCEL...). SIPp signals over
+UDP or, with ``transport="tcp"``, over one TCP connection (``-t t1``); this
+Debian build has no TLS.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +109,11 @@ def answer_play(audio_file: Path, after_ms: int = 1000, hangup_after_ms: int | N
                      f'{_ok("[rtpstream_audio_port]")}\n{play}\n{tail}')
 
 
-def reject(code: int, reason: str) -> str:
+def reject(code: int, reason: str, delay_ms: int = 0) -> str:
+    """Ring (after ``delay_ms`` of silence), then answer ``code`` and expect its ACK."""
+    pause = f'<pause milliseconds="{delay_ms}"/>' if delay_ms else ""
     return _scenario(f"""<recv request="INVITE"/>
+{pause}
 {RINGING}
 <send><![CDATA[
 SIP/2.0 {code} {reason}
@@ -180,16 +186,32 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_listening(port: int) -> bool:
+    """Something listens on TCP ``port`` (read from /proc, without connecting to it)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return True  # not Linux: assume it is up
+    return any(f":{port:04X}" == fields[1][-5:] and fields[3] == "0A" for fields in map(str.split, lines))
+
+
 @dataclass
 class Sipp:
     process: subprocess.Popen
     port: int
     media_port: int
     log: Path
+    transport: str = "udp"
 
     @property
     def uri(self) -> str:
-        return f"sip:127.0.0.1:{self.port}"
+        return f"sip:127.0.0.1:{self.port}" + ("" if self.transport == "udp" else f";transport={self.transport}")
 
     def wait(self, timeout: float = 20) -> int:
         return self.process.wait(timeout=timeout)
@@ -203,18 +225,26 @@ class Sipp:
             self.process.wait(timeout=5)
 
 
-def start_sipp(scenario_xml: str, workdir: Path, echo: bool = True, timeout_s: int = 120) -> Sipp:
+def start_sipp(scenario_xml: str, workdir: Path, echo: bool = True, timeout_s: int = 120,
+               transport: str = "udp") -> Sipp:
     assert SIPP is not None, "sipp is not installed (make sipp)"
+    assert transport in ("udp", "tcp"), "this sipp has no TLS"
     scenario = workdir / "scenario.xml"
     scenario.write_text(scenario_xml)
-    port, media_port = free_udp_port(), free_udp_port()
+    port, media_port = (free_udp_port() if transport == "udp" else free_tcp_port()), free_udp_port()
     log = workdir / "sipp.log"
     args = [SIPP, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
             "-mp", str(media_port), "-m", "1", "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error",
             "-trace_err", "-error_file", str(workdir / "sipp_errors.log"),
             "-trace_msg", "-message_file", str(workdir / "sipp_messages.log")]
+    if transport == "tcp":
+        args += ["-t", "t1"]
     if echo:
         args.append("-rtp_echo")
     handle = log.open("wb")
     process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
-    return Sipp(process, port, media_port, log)
+    if transport == "tcp":  # over UDP our retransmissions cover sipp's start-up; a TCP connect would be refused
+        deadline = time.monotonic() + 10
+        while not tcp_listening(port) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return Sipp(process, port, media_port, log, transport)

@@ -31,7 +31,9 @@ async def test_sip_provider_is_built_from_settings(sip_env, tmp_path):
 
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "BYS_SIP_TRUNK_URI is not set"),
-    ({"BYS_SIP_TRUNK_URI": "pbx.local", "BYS_SIP_TRANSPORT": "tls"}, "BYS_SIP_TRANSPORT"),
+    ({"BYS_SIP_TRUNK_URI": "pbx.local", "BYS_SIP_TRANSPORT": "sctp"}, "BYS_SIP_TRANSPORT"),
+    ({"BYS_SIP_TRUNK_URI": "pbx.local;transport=sctp"}, "transport="),
+    ({"BYS_SIP_TRUNK_URI": "sips:pbx.local", "BYS_SIP_TRANSPORT": "udp"}, "BYS_SIP_TRANSPORT=tls"),
     ({"BYS_SIP_TRUNK_URI": "pbx.local", "BYS_SIP_CODECS": "opus"}, "BYS_SIP_CODECS"),
 ])
 def test_misconfigured_sip_fails_at_start_up(sip_env, tmp_path, env, message):

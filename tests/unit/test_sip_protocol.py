@@ -21,6 +21,7 @@ from byourside_server.telephony.sip.message import (
     tag_of,
     uri_of,
 )
+from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import map_final
 from byourside_server.telephony.sip.rtp import JitterBuffer, parse_rtp
 
@@ -124,3 +125,15 @@ def test_rtp_parsing():
     assert (parsed.payload_type, parsed.marker, parsed.seq, parsed.timestamp, parsed.payload) == (
         101, True, 7, 1600, b"\x05\x8a\x03\x20")
     assert parse_rtp(b"\x00" * 12) is None and parse_rtp(b"\x80") is None
+
+
+@pytest.mark.parametrize(("trunk_uri", "transport", "expected", "sips"), [
+    ("pbx.local", "", "udp", False),
+    ("sip:pbx.local:5080;transport=TCP", "", "tcp", False),
+    ("sip:+1415@pbx.local;lr;transport=tls", "", "tls", False),
+    ("sips:pbx.local", "", "tls", True),
+    ("sip:pbx.local;transport=udp", "tcp", "tcp", False),  # the setting wins over the URI
+])
+def test_the_transport_comes_from_the_setting_else_the_trunk_uri(trunk_uri, transport, expected, sips):
+    config = SipConfig(trunk_uri=trunk_uri, transport=transport)
+    assert (config.selected_transport, config.sips) == (expected, sips)

@@ -10,7 +10,8 @@ scenario's responder in real time: what it says is rendered by the TTS and
 streamed as paced RTP, the record tone is a real 1 kHz tone, and it hears the
 caller through the endpointer and the STT, and keys through RFC 4733 events.
 
-Run it with ``byourside sip-sim`` and point ``BYS_SIP_TRUNK_URI`` at it.
+It listens on UDP, TCP or TLS (with a certificate). Run it with
+``byourside sip-sim`` and point ``BYS_SIP_TRUNK_URI`` at it (``uri``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import collections
 import inspect
 import socket
+import ssl
 
 import numpy as np
 import structlog
@@ -201,8 +203,10 @@ class SipSimulator:
     """Answers SIP calls and plays the scenario each dialled number maps to."""
 
     def __init__(self, book: ScenarioBook, voice: VoiceFactory, *, host: str = "127.0.0.1", port: int = 5080,
-                 persona_factory: PersonaFactory = PersonaResponder) -> None:
+                 persona_factory: PersonaFactory = PersonaResponder, transport: str = "udp",
+                 tls: ssl.SSLContext | None = None) -> None:
         self.book, self.voice, self.host, self._port = book, voice, host, port
+        self.transport, self.tls = transport, tls  # tls: our certificate, to listen on TLS
         self.persona_factory = persona_factory
         self.ua: UserAgent | None = None
         self.callees: list[SipCallee] = []  # answered calls, newest last (tests inspect them)
@@ -214,10 +218,11 @@ class SipSimulator:
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.host}:{self.port}"
+        """The trunk URI that reaches us, naming the transport unless it is UDP."""
+        return f"sip:{self.host}:{self.port}" + ("" if self.transport == "udp" else f";transport={self.transport}")
 
     async def start(self) -> SipSimulator:
-        self.ua = await UserAgent.open(self.host, self._port)
+        self.ua = await UserAgent.open(self.host, self._port, self.transport, server_tls=self.tls)
         self.ua.on_invite = self._on_invite
         return self
 

@@ -1,6 +1,6 @@
 """The ``sip`` telephony provider: outbound calls over a SIP trunk, audio through voice/.
 
-Our own asyncio SIP user agent (UDP) and RTP stack; see docs/ARCHITECTURE.md
+Our own asyncio SIP user agent (UDP, TCP or TLS) and RTP stack; see docs/ARCHITECTURE.md
 ("SIP and voice") for why it is not PJSIP.
 """
 
@@ -26,5 +26,6 @@ def build_sip_telephony(settings: Settings) -> Telephony:
 
     config = SipConfig()
     config.trunk_host_uri  # noqa: B018 - fail at start-up when the trunk is not configured
+    config.selected_transport  # noqa: B018 - or asks for a transport we do not have
     voice = local_voice(VoiceConfig(), settings.data_dir)
     return SipTelephony(config, voice, recordings_dir=settings.data_dir / "recordings")

@@ -41,7 +41,7 @@ class Dialog:
         self.remote_target = remote_target
         self.route_set = route_set
         self.dest = dest
-        self.sent_by = sent_by  # "SIP/2.0/UDP host:port" of our Via
+        self.sent_by = sent_by  # "SIP/2.0/<transport> host:port" of our Via
         self.cseq = cseq
         self.invite_cseq = invite_cseq
         self.local_sdp = local_sdp
@@ -61,8 +61,9 @@ class Dialog:
             dest = next_hop
         else:
             try:
-                host, port = host_port(uri_of(routes[0]) if routes else target)
+                host, port = host_port(uri_of(routes[0]) if routes else target, ua.default_port)
                 dest = (socket.gethostbyname(host), port)
+                ua.remember_name(dest, host)
             except (ValueError, OSError):
                 dest = next_hop
         return cls(ua, call_id=invite.call_id, local=invite.get("from") or "", remote=response.get("to") or "",

@@ -1,4 +1,4 @@
-"""The ``sip`` telephony provider: outbound calls to a SIP trunk.
+"""The ``sip`` telephony provider: outbound calls to a SIP trunk over UDP, TCP or TLS.
 
 ``dial`` sends an INVITE (SDP offer: G.711 + telephone-event), answers one
 digest challenge, waits through provisional responses until the ring timeout,
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+import ssl
 from pathlib import Path
 
 import structlog
@@ -38,6 +39,7 @@ from byourside_server.telephony.sip.message import (
     new_tag,
 )
 from byourside_server.telephony.sip.rtp import RtpSession
+from byourside_server.telephony.sip.transport import client_tls_context
 from byourside_server.telephony.sip.ua import ClientTransaction, UserAgent
 from byourside_server.voice.pipeline import VoiceFactory
 
@@ -75,7 +77,10 @@ class SipTelephony(Telephony):
     async def _user_agent(self) -> UserAgent:
         async with self._ua_lock:
             if self._ua is None:
-                self._ua = await UserAgent.open(self.config.bind_host, self.config.port)
+                cfg = self.config
+                transport = cfg.selected_transport
+                tls = client_tls_context(cfg.tls_ca_file, cfg.tls_verify) if transport == "tls" else None
+                self._ua = await UserAgent.open(cfg.bind_host, cfg.port, transport, client_tls=tls)
             return self._ua
 
     async def aclose(self) -> None:
@@ -85,11 +90,13 @@ class SipTelephony(Telephony):
             self._ua.close()
             self._ua = None
 
-    async def _next_hop(self) -> tuple[str, int]:
+    async def _next_hop(self, ua: UserAgent) -> tuple[str, int]:
         target = self.config.outbound_proxy or self.config.trunk_host_uri
-        host, port = host_port(target)
+        host, port = host_port(target, ua.default_port)
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
-        return infos[0][4][0], infos[0][4][1]
+        addr = infos[0][4][0], infos[0][4][1]
+        ua.remember_name(addr, host, default=True)
+        return addr
 
     def _local_ip(self, dest: tuple[str, int]) -> str:
         if self.config.public_host:
@@ -116,15 +123,23 @@ class SipTelephony(Telephony):
         self._warm_up_voice()
         ua = await self._user_agent()
         try:
-            dest = await self._next_hop()
+            dest = await self._next_hop(ua)
         except OSError:
             log.warning("sip_trunk_unresolvable", call_id=request.call_id)
+            return DialOutcome(DialResult.FAILED, reason="sip_unreachable")
+        try:
+            local_port = await ua.connect(dest)  # TCP/TLS: the connection (and handshake) before the INVITE
+        except ssl.SSLError:
+            log.warning("sip_trunk_tls_failed", call_id=request.call_id)
+            return DialOutcome(DialResult.FAILED, reason="sip_tls")
+        except OSError:
+            log.warning("sip_trunk_unreachable", call_id=request.call_id)
             return DialOutcome(DialResult.FAILED, reason="sip_unreachable")
         local_ip = self._local_ip(dest)
         loop = asyncio.get_running_loop()
         _, rtp = await loop.create_datagram_endpoint(RtpSession, local_addr=(self.config.bind_host, 0),
                                                      family=socket.AF_INET)
-        attempt = _Attempt(self, ua, dest, local_ip, rtp, request)
+        attempt = _Attempt(self, ua, dest, (local_ip, local_port), rtp, request)
         try:
             outcome = await attempt.run()
         except asyncio.CancelledError:
@@ -144,14 +159,15 @@ class SipTelephony(Telephony):
 class _Attempt:
     """One INVITE client attempt and, once answered, the dialog it creates."""
 
-    def __init__(self, provider: SipTelephony, ua: UserAgent, dest: tuple[str, int], local_ip: str,
+    def __init__(self, provider: SipTelephony, ua: UserAgent, dest: tuple[str, int], local: tuple[str, int],
                  rtp: RtpSession, request: DialRequest) -> None:
         cfg = provider.config
-        self.provider, self.ua, self.dest, self.local_ip, self.rtp, self.request = (
-            provider, ua, dest, local_ip, rtp, request)
+        self.provider, self.ua, self.dest, self.rtp, self.request = provider, ua, dest, rtp, request
+        self.local_ip, self.local_port = local  # what Via and Contact carry
         trunk_host = cfg.trunk_host_uri.split(":", 1)[1].split(";", 1)[0].rsplit("@", 1)[-1]
-        self.target_uri = f"sip:{request.to}@{trunk_host}"
-        self.from_uri = f"sip:{request.from_number}@{trunk_host}"
+        scheme = "sips" if cfg.sips else "sip"
+        self.target_uri = f"{scheme}:{request.to}@{trunk_host}"
+        self.from_uri = f"{scheme}:{request.from_number}@{trunk_host}"
         self.call_id = f"{secrets.token_hex(12)}@byourside"
         self.from_tag = new_tag()
         self.cseq = 0
@@ -163,13 +179,13 @@ class _Attempt:
         cfg = self.provider.config
         self.cseq += 1
         msg = SipMessage(method="INVITE", uri=self.target_uri)
-        msg.add("via", f"SIP/2.0/UDP {self.local_ip}:{self.ua.port};branch={new_branch()};rport")
+        msg.add("via", f"{self.ua.via(self.local_ip, self.local_port)};branch={new_branch()};rport")
         msg.add("max-forwards", "70")
         msg.add("from", f"<{self.from_uri}>;tag={self.from_tag}")
         msg.add("to", f"<{self.target_uri}>")
         msg.add("call-id", self.call_id)
         msg.add("cseq", f"{self.cseq} INVITE")
-        msg.add("contact", f"<sip:byourside@{self.local_ip}:{self.ua.port}>")
+        msg.add("contact", f"<{self.ua.contact_uri(self.local_ip, self.local_port, sips=cfg.sips)}>")
         if cfg.asserted_identity:
             msg.add("p-asserted-identity", f"<{self.from_uri}>")
         if auth is not None:
@@ -204,8 +220,9 @@ class _Attempt:
             self.responded = True
             if status < 200:
                 continue
-            if status == 408 and response.get("via") is None:  # our own transaction timeout
-                return DialOutcome(DialResult.FAILED, reason="sip_timeout")
+            if status in (408, 503) and response.get("via") is None:  # from our own transaction:
+                self.tx.close()  # a timeout (nothing answered) or a transport error (no connection)
+                return DialOutcome(DialResult.FAILED, reason="sip_timeout" if status == 408 else "sip_unreachable")
             if status < 300:
                 return self._answered(response)
             self.tx.close()
@@ -298,7 +315,7 @@ class _Attempt:
 
 
 class _CancelTransaction:
-    """Sends CANCEL and retransmits it until the INVITE transaction ends (its responses are ignored)."""
+    """Sends CANCEL and, over UDP, retransmits it until the INVITE transaction ends (its responses are ignored)."""
 
     def __init__(self, ua: UserAgent, cancel: SipMessage, dest: tuple[str, int]) -> None:
         self.ua, self.cancel, self.dest = ua, cancel, dest
@@ -306,7 +323,7 @@ class _CancelTransaction:
 
     async def _run(self) -> None:
         interval = 0.5
-        for _ in range(6):
+        for _ in range(1 if self.ua.reliable else 6):
             self.ua.send(self.cancel, self.dest)
             await asyncio.sleep(interval)
             interval = min(interval * 2, 4.0)

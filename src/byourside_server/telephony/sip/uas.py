@@ -3,9 +3,11 @@
 An ``IncomingCall`` owns the INVITE server transaction from the first
 response until the call is rejected, cancelled or answered and ACKed. It
 answers a retransmitted INVITE with the last response again, retransmits a
-final response on the T1 doubling schedule until the ACK arrives, answers a
-CANCEL (200, then 487 to the INVITE while it is still ringing), and on answer
-builds the confirmed ``Dialog``. Whoever listens for calls decides what to do
+final response on the T1 doubling schedule until the ACK arrives (a non-2xx
+one over UDP only, RFC 3261 17.2.1; a 2xx over any transport, as 13.3.1.4
+asks, since a UDP hop may lie beyond a TCP one), answers a CANCEL (200, then
+487 to the INVITE while it is still ringing), and on answer builds the
+confirmed ``Dialog``. Whoever listens for calls decides what to do
 with each one (the SIP simulator rings, rejects or answers per scenario).
 """
 
@@ -55,7 +57,8 @@ class IncomingCall:
 
     @property
     def contact(self) -> str:
-        return f"<sip:byourside@{self.local_ip}:{self.ua.port}>"
+        sips = (self.invite.uri or "").lower().startswith("sips:")
+        return f"<{self.ua.contact_uri(self.local_ip, self.ua.port, sips=sips)}>"
 
     def _respond(self, status: int, reason: str, body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> None:
         response = SipMessage(status=status, reason=reason)
@@ -82,7 +85,8 @@ class IncomingCall:
                 await asyncio.wait_for(self.acked.wait(), timeout=min(interval, deadline - loop.time()))
                 break
             except TimeoutError:
-                self.ua.send(response, self.addr)
+                if (response.status or 0) < 300 or not self.ua.reliable:
+                    self.ua.send(response, self.addr)
                 interval = min(interval * 2, T2)
         if not self.acked.is_set():
             log.info("sip_no_ack", sip_call_id=self.call_id, status=response.status)
@@ -130,7 +134,7 @@ class IncomingCall:
         body = sdp.answer(self.local_ip, rtp_port, media.payload_type, media.event_payload_type)
         local_to = f"{self.invite.get('to') or ''};tag={self.to_tag}"
         self.dialog = Dialog.from_invite(self.ua, self.invite, local_to, self.addr,
-                                         f"SIP/2.0/UDP {self.local_ip}:{self.ua.port}", body, self.contact)
+                                         self.ua.via(self.local_ip, self.ua.port), body, self.contact)
         self.ua.dialogs[self.call_id] = self._on_request  # until the ACK, then the dialog alone
         self._respond(200, "OK", body=body, extra=[("contact", self.contact), ("content-type", "application/sdp"),
                                                    ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")])
