@@ -1,28 +1,38 @@
 """Per-turn voice latency over real SIP and RTP on loopback: end of callee speech -> first agent audio.
 
-    .venv/bin/python bench/voice.py [--modes fake,local] [--turns 6]
+    .venv/bin/python bench/voice.py [--modes fake,local] [--turns 6] [--pipecat-python PATH]
 
 A `sipp` far end (Debian package sip-tester) answers and streams callee speech
 synthesised by Piper in real time (20 ms RTP frames): short answers and
 answers with pauses inside them, each followed by silence. Our sip provider
-dials it; per turn the bench listens (webrtcvad endpointing), "thinks" and
-speaks, and measures on the line's RTP timeline from the end of the callee's
-speech to the first frame of our reply.
+dials it; per turn the bench listens (endpointing), "thinks" and speaks, and
+measures on the line's RTP timeline from the end of the callee's speech to the
+first frame of our reply. The end of speech is ground truth taken from the
+synthesised audio (the last 10 ms above -40 dBFS in each line), not the
+endpointer's own idea of it.
 
 - ``fake``: fixed-latency providers (STT 100 ms; LLM first token 200 ms then
   20 ms per token; TTS first audio 100 ms), so ``overhead`` = latency minus
-  the endpointing silence minus model time is the pipeline's own cost.
+  the wait for the turn to close minus model time is the pipeline's own cost.
 - ``local``: faster-whisper (packaged Whisper base) + Piper joe, with the same
   fake LLM (no local LLM can hold this conversation on this machine).
 
-Prints figures only; it asserts nothing about speed. See docs/benchmarks.md.
+The same fake-provider turn built on pipecat-ai 1.14 (bench/voice_pipecat.py,
+run with the python of a separate environment that has pipecat-ai) hears the
+same audio against the same ground truth in the same run; its figures are
+printed beside ours, with the ratios.
+
+Prints figures only; it asserts nothing about speed. See docs/benchmarks-voice.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,16 +48,20 @@ from sipp_uas import answer_play, start_sipp
 from byourside_server.telephony.base import DialRequest, DialResult, Speech
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
-from byourside_server.voice.audio import TELEPHONE_RATE, ulaw_encode
+from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, ulaw_decode, ulaw_encode
 from byourside_server.voice.pipeline import (
     SpeechToText,
     TextToSpeech,
     VoiceConfig,
     VoiceFactory,
     local_voice,
+    make_endpointer,
+    turn_detector,
 )
-from byourside_server.voice.vad import Endpointer, webrtc_classifier
+from byourside_server.voice.vad import Endpointer, Utterance
 
+# The callee's lines, for both sides (bench/voice_pipecat.py reads them from the ground-truth JSON).
+# "..." is a pause of PAUSE_MS inside the utterance, from the end of one phrase to the next.
 CALLEE = [
     "Hello, Sunrise Dental, Maria speaking.",
     "Yes, we are open tomorrow.",
@@ -55,7 +69,15 @@ CALLEE = [
     "Ten is fine.",
     "Could you spell the last name for me... slowly please.",
     "Great, you are all set. Anything else?",
+    "Hmm, that would be... Tuesday the fourth, right?",
+    "The doctor is in until six.",
+    "I can put you down for... eleven thirty, if that suits.",
+    "No, we do not take walk-ins.",
+    "Hold on one second... okay, I found your file.",
+    "Thanks for calling, goodbye.",
 ]
+PAUSE_MS = 600  # longer than pipecat's 200 ms VAD stop, shorter than our 700 ms endpointing silence
+SPEECH_FLOOR_DBFS = -40.0  # ground truth: speech is a 10 ms window at or above this level
 REPLY = "Thank you, that works for me."
 REPLY_TOKENS = 8
 GAP_SECONDS = 5.0
@@ -85,16 +107,113 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
+def speech_bounds(pcm: np.ndarray) -> tuple[int, int]:
+    """First and one-past-last sample of the 10 ms windows at or above SPEECH_FLOOR_DBFS."""
+    window = TELEPHONE_RATE // 100
+    blocks = pcm[: len(pcm) // window * window].astype(np.float64).reshape(-1, window)
+    level = 20 * np.log10(np.sqrt((blocks ** 2).mean(axis=1)) / 32768 + 1e-12)
+    loud = np.flatnonzero(level >= SPEECH_FLOOR_DBFS)
+    return int(loud[0]) * window, (int(loud[-1]) + 1) * window
+
+
+async def speak(tts: TextToSpeech, text: str) -> np.ndarray:
+    """Synthesise one callee line; each "..." becomes exactly PAUSE_MS of silence between the phrases."""
+    phrases = [phrase.strip() for phrase in text.split("...")]
+    pieces = []
+    for index, phrase in enumerate(phrases):
+        pcm = await tts.synthesize(phrase + ("..." if index < len(phrases) - 1 else ""))
+        start, end = speech_bounds(pcm)
+        if index:
+            pieces.append(np.zeros(PAUSE_MS * TELEPHONE_RATE // 1000, dtype=np.int16))
+            pcm = pcm[start:]
+        if index < len(phrases) - 1:
+            pcm = pcm[:end]
+        pieces.append(pcm)
+    return np.concatenate(pieces)
+
+
 async def far_end_audio(workdir: Path, turns: int) -> Path:
+    """Write the callee's audio (8 kHz mu-law, each line followed by GAP_SECONDS of silence) and,
+    beside it, its ground truth as JSON: where each line's speech starts and ends in the stream (as
+    received, after mu-law), its first audible frame, and the fake providers' latencies."""
     voice = local_voice(VoiceConfig(), workdir)
     _, tts = await voice.load()
     gap = np.zeros(int(GAP_SECONDS * TELEPHONE_RATE), dtype=np.int16)
-    pieces = []
-    for text in (CALLEE * 3)[:turns]:
-        pieces += [await tts.synthesize(text), gap]
+    pieces, utterances, offset = [], [], 0
+    for text in (CALLEE * (turns // len(CALLEE) + 1))[:turns]:
+        speech = ulaw_decode(ulaw_encode(await speak(tts, text)))
+        start, end = speech_bounds(speech)
+        audible = offset + int(np.flatnonzero(speech)[0])
+        utterances.append({"text": text, "start": offset + start, "end": offset + end,
+                           "onset_frame": audible // FRAME_SAMPLES})
+        pieces += [speech, gap]
+        offset += len(speech) + len(gap)
     path = workdir / "callee.ulaw"
     path.write_bytes(ulaw_encode(np.concatenate(pieces)))
+    truth = {"rate": TELEPHONE_RATE, "frame_samples": FRAME_SAMPLES, "utterances": utterances,
+             "fake": {"stt_s": STT_S, "llm_first_s": LLM_FIRST_S, "llm_token_s": LLM_TOKEN_S,
+                      "reply": REPLY, "reply_tokens": REPLY_TOKENS, "tts_first_s": TTS_FIRST_S}}
+    path.with_suffix(".json").write_text(json.dumps(truth, indent=1))
     return path
+
+
+class CalleeTimeline:
+    """The ground truth placed on the line's timeline (the ms of Speech and Spoken).
+
+    Wraps the RTP session's frame listener: each utterance is anchored at the tick where its first
+    audible frame reached the endpointer (the first non-silent frame after QUIET_FRAMES of digital
+    silence), so a jitter-buffer rebuffer between utterances does not shift the others.
+    """
+
+    QUIET_FRAMES = 100  # 2 s: longer than any pause inside an utterance, shorter than GAP_SECONDS
+
+    def __init__(self, rtp, audio: Path, cut_ins: list[float]) -> None:
+        self.utterances = json.loads(audio.with_suffix(".json").read_text())["utterances"]
+        self.onsets: list[int] = []  # the tick of each utterance's first audible frame
+        self.measured: set[int] = set()
+        self.cut_ins = cut_ins  # the index of the utterance each cut-in fell in
+        self._silent = self.QUIET_FRAMES
+        inner = rtp.on_frame
+
+        def on_frame(inbound: np.ndarray, outbound: np.ndarray) -> None:
+            if np.any(inbound):
+                if self._silent >= self.QUIET_FRAMES:
+                    self.onsets.append(rtp.ticks)
+                self._silent = 0
+            else:
+                self._silent += 1
+            inner(inbound, outbound)
+
+        rtp.on_frame = on_frame
+
+    def end_ms(self, index: int) -> int:
+        """When utterance ``index``'s last speech frame reached the endpointer, on the timeline."""
+        utterance = self.utterances[index]
+        last_frame = (utterance["end"] - 1) // FRAME_SAMPLES
+        return (self.onsets[index] + last_frame - utterance["onset_frame"]) * FRAME_MS
+
+    def done(self) -> bool:
+        """Whether the last utterance has been answered and measured."""
+        return len(self.utterances) - 1 in self.measured
+
+    def utterance_at(self, ms: int) -> int | None:
+        """The utterance under way at ``ms`` (the last one begun by then)."""
+        begun = [i for i, tick in enumerate(self.onsets[:len(self.utterances)]) if tick * FRAME_MS <= ms]
+        return begun[-1] if begun else None
+
+    def speech_end(self, heard_end_ms: int, closed_ms: int) -> int | None:
+        """The ground-truth end of the callee speech that a heard turn answers, on the timeline.
+
+        None for a cut-in, which is counted and not measured: a turn the endpointer closed (at
+        ``closed_ms``) before the callee had finished the utterance, in a pause; likewise a second
+        turn on an utterance already measured.
+        """
+        index = self.utterance_at(heard_end_ms)
+        if index is None or index in self.measured or closed_ms < self.end_ms(index):
+            self.cut_ins.append(float(-1 if index is None else index))
+            return None
+        self.measured.add(index)
+        return self.end_ms(index)
 
 
 class TimedSTT(SpeechToText):
@@ -121,6 +240,31 @@ class TimedTTS(TextToSpeech):
             self.first = time.perf_counter() - start
 
 
+class ClosingTimes:
+    """The shipped endpointer, noting when (on the line's timeline) it closed each utterance and why."""
+
+    def __init__(self, inner: Endpointer) -> None:
+        self.inner, self.ms = inner, 0
+        self.closed: dict[int, tuple[int, str]] = {}  # utterance end_ms -> (ms it was closed, ended_by)
+        self.utterances: list[Utterance] = []  # in the order they closed
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)  # in_speech, voiced_ms, ...: the endpointer's own
+
+    def feed(self, frame: np.ndarray) -> Utterance | None:
+        self.ms += FRAME_MS
+        return self._note(self.inner.feed(frame))
+
+    def flush(self) -> Utterance | None:
+        return self._note(self.inner.flush())
+
+    def _note(self, utterance: Utterance | None) -> Utterance | None:
+        if utterance is not None:
+            self.closed[utterance.end_ms] = (self.ms, utterance.ended_by)
+            self.utterances.append(utterance)
+        return utterance
+
+
 async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[str, list[float]]:
     config = VoiceConfig()
     if mode == "fake":
@@ -128,20 +272,29 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
     else:
         stt_inner, tts_inner = await local_voice(config, workdir).load()
     stt, tts = TimedSTT(stt_inner), TimedTTS(tts_inner)
-    voice = VoiceFactory(lambda: stt, lambda: tts,
-                         lambda: Endpointer(webrtc_classifier(config.vad_aggressiveness),
-                                            end_silence_ms=config.vad_end_silence_ms), barge_in_ms=0)
+    # The endpointer local_voice ships (webrtcvad + the configured turn detector), its model loaded up front.
+    detector = turn_detector(config)
+    endpointers: list[ClosingTimes] = []
+
+    def endpointer() -> ClosingTimes:
+        endpointers.append(ClosingTimes(make_endpointer(config, detector)))
+        return endpointers[-1]
+
+    voice = VoiceFactory(lambda: stt, lambda: tts, endpointer, barge_in_ms=0, turn_detector=detector)
+    await voice.load()
     run_dir = workdir / mode
     run_dir.mkdir()
     far_end = start_sipp(answer_play(audio, after_ms=1000), run_dir, echo=False, timeout_s=300)
     telephony = SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1"), voice)
-    figures: dict[str, list[float]] = {"latency": [], "model": [], "overhead": [], "stt": [], "tts_first": []}
+    figures: dict[str, list[float]] = {"latency": [], "model": [], "beyond_model": [], "turn_wait": [],
+                                       "overhead": [], "by_turn_detector": [], "stt": [], "tts_first": []}
     heard_texts = []
     try:
         outcome = await telephony.dial(DialRequest("bench", "+14155550123", "+14155550100", 5, "en-US", "x"))
         assert outcome.result is DialResult.ANSWERED, outcome
         line = outcome.line
-        for _ in range(turns):
+        timeline = CalleeTimeline(line.rtp, audio, figures.setdefault("cut_ins", []))  # the ground truth
+        while not timeline.done():  # a cut-in takes a turn of its own: go on until the last line is answered
             heard = await line.listen(GAP_SECONDS + 15)
             if not isinstance(heard, Speech):
                 break
@@ -150,13 +303,25 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
             reply = await fake_llm()
             llm = time.perf_counter() - llm_start
             spoken = await line.say(reply)
-            # On the line's timeline, plus what it does not see: the jitter buffer held the callee's
-            # audio back by its depth before the endpointer heard it.
-            latency = spoken.start_ms - heard.end_ms + line.rtp.jitter.depth * 20
+            closed_ms, ended_by = endpointers[-1].closed[heard.end_ms]
+            # From the ground-truth end of the callee's speech (the same instant pipecat's side is
+            # measured from); None when the endpointer closed the turn in a pause (a cut-in).
+            speech_end = timeline.speech_end(heard.end_ms, closed_ms)
+            if speech_end is None:
+                continue
+            # On the line's timeline (the reply's first frame leaves on the tick after start_ms), plus
+            # what it does not see: the jitter buffer held the callee's audio back by its depth.
+            latency = spoken.start_ms + FRAME_MS - speech_end + line.rtp.jitter.depth * FRAME_MS
             model = (stt.last + llm + tts.first) * 1000
+            # Endpointing share: from the end of speech to the endpointer closing the turn (the turn
+            # detector's short silence and answer, or the silence fallback).
+            waited = closed_ms - speech_end
             figures["latency"].append(latency)
             figures["model"].append(model)
-            figures["overhead"].append(latency - config.vad_end_silence_ms - model)
+            figures["beyond_model"].append(latency - model)
+            figures["turn_wait"].append(waited)
+            figures["overhead"].append(latency - waited - model)
+            figures["by_turn_detector"].append(float(ended_by == "turn"))
             figures["stt"].append(stt.last * 1000)
             figures["tts_first"].append(tts.first * 1000)
         await line.hangup()
@@ -165,32 +330,135 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
         far_end.stop()
     if mode == "local":
         print("  heard:", " | ".join(heard_texts))
+    closed = [u.ended_by for e in endpointers for u in e.utterances]  # every turn, cut-ins included
+    if detector is None:
+        setting = f"turn detector off, {config.vad_end_silence_ms} ms of silence ends a turn"
+    else:
+        setting = (f"{config.turn_detector}: a complete turn closes after {config.vad_turn_silence_ms} ms of "
+                   f"silence, any turn after {config.vad_end_silence_ms} ms")
+    print(f"  endpointing ({setting}): {closed.count('turn')} turns closed by the turn detector, "
+          f"{closed.count('silence')} by silence")
     return figures
+
+
+ROWS = (  # (key, label): one row per figure, both sides
+    ("latency", "latency"), ("model", "model"), ("beyond_model", "beyond model"), ("turn_wait", "turn wait"),
+    ("overhead", "framework"), ("stt", "stt"), ("tts_first", "tts first"),
+)
 
 
 def report(mode: str, figures: dict[str, list[float]]) -> None:
     n = len(figures["latency"])
+    cut_ins = len(figures.get("cut_ins", []))
     if not n:
-        print(f"{mode}: no turns measured")
+        print(f"{mode}: no turns measured ({cut_ins} cut-ins)")
         return
-    print(f"{mode}: {n} turns (latency includes the {VoiceConfig().vad_end_silence_ms} ms endpointing silence; "
-          "overhead excludes it and model time)")
-    for key in ("latency", "model", "overhead", "stt", "tts_first"):
-        values = figures[key]
-        print(f"  {key:10s} p50 {pct(values, 50):7.0f} ms   p90 {pct(values, 90):7.0f} ms   "
-              f"mean {statistics.fmean(values):7.0f} ms")
+    by_detector = (f", {int(sum(figures['by_turn_detector']))} closed by the turn detector"
+                   if "by_turn_detector" in figures else "")
+    print(f"{mode}: {n} turns measured from the ground-truth end of speech{by_detector}; {cut_ins} cut-ins "
+          "(turns closed inside a pause). beyond model = latency - model; turn wait = end of speech to the "
+          "turn closing; framework = beyond model - turn wait")
+    for key, label in ROWS:
+        values = figures.get(key)
+        if values:
+            print(f"  {label:12s} p50 {pct(values, 50):7.0f} ms   p90 {pct(values, 90):7.0f} ms   "
+                  f"mean {statistics.fmean(values):7.0f} ms")
+
+
+PIPECAT_VENV = Path("/tmp/bys-bench-pipecat")  # where `make bench-voice` puts pipecat-ai
+
+
+def default_pipecat_python() -> str | None:
+    configured = os.environ.get("BYS_BENCH_PIPECAT_PYTHON")
+    if configured:
+        return configured
+    python = PIPECAT_VENV / "bin" / "python"
+    return str(python) if python.exists() else None
+
+
+def run_pipecat(python: str, audio: Path, workdir: Path) -> dict | None:
+    """Run bench/voice_pipecat.py in pipecat's own environment on the same callee audio and ground
+    truth; its JSON figures, or None (with the reason printed) when it failed."""
+    seconds = len(audio.read_bytes()) / TELEPHONE_RATE
+    log = workdir / "pipecat.log"
+    command = [python, str(ROOT / "bench" / "voice_pipecat.py"), "--audio", str(audio),
+               "--truth", str(audio.with_suffix(".json"))]
+    with log.open("wb") as stderr:
+        try:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, timeout=seconds + 180,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            print(f"pipecat-ai: not measured ({error})")
+            return None
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+        print(f"pipecat-ai: not measured ({python} exited with {done.returncode}):\n  " + "\n  ".join(tail))
+        return None
+    return json.loads(done.stdout)
+
+
+def pipecat_figures(result: dict) -> dict[str, list[float]]:
+    """pipecat's per-turn figures under our keys (its pure framework share is our ``overhead``)."""
+    keys = {"latency": "latency", "model": "model", "beyond_model": "beyond_model", "turn_wait": "turn_wait",
+            "overhead": "framework", "stt": "stt", "tts_first": "tts_first", "vad_stop": "vad_stop",
+            "smart_turn": "smart_turn"}
+    figures = {ours: [turn[theirs] for turn in result["turns"]] for ours, theirs in keys.items()}
+    figures["cut_ins"] = [0.0] * result["cut_ins"]
+    return figures
+
+
+def side_by_side(ours: dict[str, list[float]], pipecat: dict[str, list[float]], result: dict) -> None:
+    def cell(values: list[float] | None) -> str:
+        return f"{pct(values, 50):5.0f} / {pct(values, 90):5.0f}" if values else "    -"
+
+    print(f"side by side, fake providers, the same callee audio and ground truth "
+          f"(pipecat-ai {result['pipecat']}, Silero VAD + Smart Turn v3 defaults, pipeline at {result['in_rate']} Hz)")
+    print(f"  {'ms, p50 / p90':14s} {'byourside':>15s} {'pipecat-ai':>15s}   ours / pipecat (p50)")
+    for key, label in ROWS + (("vad_stop", "Silero stop"), ("smart_turn", "smart turn")):
+        mine, theirs = ours.get(key), pipecat.get(key)
+        ratio = (f"{pct(mine, 50) / pct(theirs, 50):.2f}"
+                 if mine and theirs and key in ("latency", "beyond_model", "overhead") and pct(theirs, 50) else "")
+        print(f"  {label:14s} {cell(mine):>15s} {cell(theirs):>15s}   {ratio}")
+    print(f"  {'turns':14s} {len(ours['latency']):>15d} {len(pipecat['latency']):>15d}")
+    print(f"  {'cut-ins':14s} {len(ours.get('cut_ins', [])):>15d} {len(pipecat['cut_ins']):>15d}")
+    verdicts = " | ".join(" ".join(f"{state[0]}{ms:+d}" for state, ms in line) for line in result["verdicts"])
+    print(f"  pipecat: {result['missed']} utterances without a measured reply; Smart Turn's verdicts on each line "
+          f"(Complete / Incomplete, ms from the end of its speech): {verdicts}")
+
+
+def compare_with_pipecat(python: str | None, audio: Path, workdir: Path,
+                         ours: dict[str, list[float]] | None) -> None:
+    if ours is None:
+        print("pipecat-ai: skipped (the side-by-side run compares the fake mode: add it to --modes)")
+        return
+    if not python:
+        print(f"pipecat-ai: skipped (no environment with pipecat-ai: `make bench-voice` creates {PIPECAT_VENV}; "
+              "or pass --pipecat-python / set BYS_BENCH_PIPECAT_PYTHON)")
+        return
+    result = run_pipecat(python, audio, workdir)
+    if result is None:
+        return
+    pipecat = pipecat_figures(result)
+    report(f"pipecat-ai {result['pipecat']} (fake providers)", pipecat)
+    side_by_side(ours, pipecat, result)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", default="fake,local")
     parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument("--pipecat-python", default=default_pipecat_python(),
+                        help="python of an environment with pipecat-ai 1.14 for the side-by-side run "
+                             f"(default: $BYS_BENCH_PIPECAT_PYTHON, else {PIPECAT_VENV}/bin/python if it exists)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bys-voice-bench-") as tmp:
         workdir = Path(tmp)
         audio = await far_end_audio(workdir, args.turns)
-        for mode in args.modes.split(","):
-            report(mode, await run_mode(mode.strip(), audio, args.turns, workdir))
+        results = {}
+        for mode in (m.strip() for m in args.modes.split(",")):
+            results[mode] = await run_mode(mode, audio, args.turns, workdir)
+            report(mode, results[mode])
+        compare_with_pipecat(args.pipecat_python, audio, workdir, results.get("fake"))
 
 
 if __name__ == "__main__":
