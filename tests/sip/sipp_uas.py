@@ -248,3 +248,17 @@ def start_sipp(scenario_xml: str, workdir: Path, echo: bool = True, timeout_s: i
         while not tcp_listening(port) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
     return Sipp(process, port, media_port, log, transport)
+
+
+async def sipp_uac_call(port: int, number: str, workdir: Path, transport: str = "udp") -> int:
+    """SIPp's built-in UAC places one call to 127.0.0.1:``port`` (INVITE, ACK, 1 s, BYE); its exit code."""
+    import asyncio
+
+    assert SIPP is not None, "sipp is not installed (make sipp)"
+    local = free_tcp_port() if transport == "tcp" else free_udp_port()
+    process = await asyncio.create_subprocess_exec(
+        SIPP, "-sn", "uac", f"127.0.0.1:{port}", "-t", "t1" if transport == "tcp" else "u1", "-s", number,
+        "-m", "1", "-i", "127.0.0.1", "-p", str(local), "-mp", str(free_udp_port()), "-d", "1000",
+        "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-error_file", str(workdir / "errors.log"),
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return await asyncio.wait_for(process.wait(), timeout=40)

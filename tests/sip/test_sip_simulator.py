@@ -11,11 +11,10 @@ with the status, transcript, fields and recording of a real audio call.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
-from sipp_uas import SIPP, free_udp_port
+from sipp_uas import SIPP, sipp_uac_call
 from support import IN_CI, new_account, open_services
 from test_sip_dial import NoModels
 
@@ -134,13 +133,7 @@ def test_sipp_as_the_caller_completes_a_call_with_the_simulator(tmp_path):
     async def run() -> int:
         simulator = await started_simulator(NoModels())
         try:
-            process = await asyncio.create_subprocess_exec(
-                SIPP, "-sn", "uac", f"127.0.0.1:{simulator.port}", "-s", "+14155550133", "-m", "1",
-                "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()), "-d", "1000",
-                "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err",
-                "-error_file", str(tmp_path / "errors.log"), cwd=tmp_path,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            return await asyncio.wait_for(process.wait(), timeout=40)
+            return await sipp_uac_call(simulator.port, "+14155550133", tmp_path, transport="udp")
         finally:
             await simulator.aclose()
 

@@ -8,7 +8,6 @@ sipp's message log shows each request exactly once even when the far end takes l
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import pytest
 from sipp_uas import (
@@ -16,9 +15,9 @@ from sipp_uas import (
     answer_echo,
     challenge_then_answer,
     free_tcp_port,
-    free_udp_port,
     reject,
     ring_until_cancel,
+    sipp_uac_call,
 )
 from support import IN_CI
 from test_sip_dial import NoModels, dial, far_end_ok, provider, request
@@ -126,13 +125,7 @@ def test_sipp_calls_the_simulator_over_tcp(tmp_path):
         simulator = await SipSimulator(load_scenarios(), NoModels(), host="127.0.0.1", port=0,
                                        transport="tcp").start()
         try:
-            process = await asyncio.create_subprocess_exec(
-                SIPP, "-sn", "uac", f"127.0.0.1:{simulator.port}", "-t", "t1", "-s", "+14155550133", "-m", "1",
-                "-i", "127.0.0.1", "-p", str(free_tcp_port()), "-mp", str(free_udp_port()), "-d", "1000",
-                "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err",
-                "-error_file", str(tmp_path / "errors.log"), cwd=tmp_path,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            return await asyncio.wait_for(process.wait(), timeout=40)
+            return await sipp_uac_call(simulator.port, "+14155550133", tmp_path, transport="tcp")
         finally:
             await simulator.aclose()
 

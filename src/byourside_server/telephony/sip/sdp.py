@@ -20,9 +20,10 @@ class MediaAnswer:
     event_payload_type: int | None  # telephone-event, when the far end accepts it
 
 
-def offer(local_ip: str, rtp_port: int, codecs: tuple[int, ...] = (0, 8)) -> bytes:
+def _describe(local_ip: str, rtp_port: int, codecs: tuple[int, ...], event_payload_type: int | None) -> bytes:
+    """One sendrecv audio stream at ``local_ip:rtp_port``: G.711 ``codecs`` and, if given, telephone-event."""
     session = int(time.time())
-    pts = " ".join(str(pt) for pt in codecs) + f" {TELEPHONE_EVENT_PT}"
+    pts = " ".join(str(pt) for pt in codecs) + (f" {event_payload_type}" if event_payload_type is not None else "")
     lines = [
         "v=0",
         f"o=byourside {session} {session} IN IP4 {local_ip}",
@@ -32,28 +33,19 @@ def offer(local_ip: str, rtp_port: int, codecs: tuple[int, ...] = (0, 8)) -> byt
         f"m=audio {rtp_port} RTP/AVP {pts}",
     ]
     lines += [f"a=rtpmap:{pt} {'PCMU' if pt == 0 else 'PCMA'}/8000" for pt in codecs]
-    lines += [f"a=rtpmap:{TELEPHONE_EVENT_PT} telephone-event/8000", f"a=fmtp:{TELEPHONE_EVENT_PT} 0-16",
-              "a=ptime:20", "a=sendrecv"]
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def answer(local_ip: str, rtp_port: int, payload_type: int, event_payload_type: int | None) -> bytes:
-    """Our answer to an offer: the one G.711 codec chosen, and telephone-event on the offerer's number."""
-    session = int(time.time())
-    pts = str(payload_type) + (f" {event_payload_type}" if event_payload_type is not None else "")
-    lines = [
-        "v=0",
-        f"o=byourside {session} {session} IN IP4 {local_ip}",
-        "s=byourside",
-        f"c=IN IP4 {local_ip}",
-        "t=0 0",
-        f"m=audio {rtp_port} RTP/AVP {pts}",
-        f"a=rtpmap:{payload_type} {'PCMU' if payload_type == 0 else 'PCMA'}/8000",
-    ]
     if event_payload_type is not None:
         lines += [f"a=rtpmap:{event_payload_type} telephone-event/8000", f"a=fmtp:{event_payload_type} 0-16"]
     lines += ["a=ptime:20", "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def offer(local_ip: str, rtp_port: int, codecs: tuple[int, ...] = (0, 8)) -> bytes:
+    return _describe(local_ip, rtp_port, codecs, TELEPHONE_EVENT_PT)
+
+
+def answer(local_ip: str, rtp_port: int, payload_type: int, event_payload_type: int | None) -> bytes:
+    """Our answer to an offer: the one G.711 codec chosen, and telephone-event on the offerer's number."""
+    return _describe(local_ip, rtp_port, (payload_type,), event_payload_type)
 
 
 def parse_offer(body: bytes) -> MediaAnswer:
