@@ -280,7 +280,8 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
         endpointers.append(ClosingTimes(make_endpointer(config, detector)))
         return endpointers[-1]
 
-    voice = VoiceFactory(lambda: stt, lambda: tts, endpointer, barge_in_ms=0, turn_detector=detector)
+    voice = VoiceFactory(lambda: stt, lambda: tts, endpointer, barge_in_ms=0, turn_detector=detector,
+                         stt_early_ms=config.stt_early_ms)
     await voice.load()
     run_dir = workdir / mode
     run_dir.mkdir()
@@ -312,7 +313,10 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
             # On the line's timeline (the reply's first frame leaves on the tick after start_ms), plus
             # what it does not see: the jitter buffer held the callee's audio back by its depth.
             latency = spoken.start_ms + FRAME_MS - speech_end + line.rtp.jitter.depth * FRAME_MS
-            model = (stt.last + llm + tts.first) * 1000
+            # STT on the critical path: what was left of it after the turn closed (the line starts it
+            # early, in the closing silence; see BYS_STT_EARLY_MS).
+            stt_wait = line.latency.turns[-1].stt_ms if line.latency.turns else stt.last * 1000
+            model = stt_wait + (llm + tts.first) * 1000
             # Endpointing share: from the end of speech to the endpointer closing the turn (the turn
             # detector's short silence and answer, or the silence fallback).
             waited = closed_ms - speech_end
@@ -322,7 +326,7 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
             figures["turn_wait"].append(waited)
             figures["overhead"].append(latency - waited - model)
             figures["by_turn_detector"].append(float(ended_by == "turn"))
-            figures["stt"].append(stt.last * 1000)
+            figures["stt"].append(stt_wait)
             figures["tts_first"].append(tts.first * 1000)
         await line.hangup()
     finally:

@@ -157,3 +157,38 @@ async def test_the_espeak_fallback_voice_is_understood_over_g711(voice_factory):
     stt, _ = await voice_factory.load()
     heard = (await stt.transcribe(ulaw_decode(ulaw_encode(pcm)), 8000)).lower()
     assert "table" in heard and "menu" in heard, heard
+
+
+async def test_the_turn_is_transcribed_early_during_its_closing_silence(sipp, voice_factory, greeting_ulaw):
+    from byourside_server.voice.pipeline import SpeechToText, VoiceConfig, VoiceFactory, make_endpointer
+
+    class CountingSTT(SpeechToText):
+        def __init__(self, inner: SpeechToText) -> None:
+            self.inner, self.calls = inner, 0
+
+        async def transcribe(self, pcm, sample_rate):  # noqa: ANN001
+            self.calls += 1
+            return await self.inner.transcribe(pcm, sample_rate)
+
+    whisper, piper = await voice_factory.load()
+    stt = CountingSTT(whisper)
+    config = VoiceConfig(turn_detector="off")  # the 700 ms silence closes the turn; early STT starts at 200 ms
+    voice = VoiceFactory(lambda: stt, lambda: piper, lambda: make_endpointer(config, None), barge_in_ms=0,
+                         stt_early_ms=200)
+    await voice.load()
+    far_end = sipp(answer_play(greeting_ulaw), echo=False)
+    telephony = SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1"), voice)
+    try:
+        outcome = await telephony.dial(DialRequest("c_early", "+14155550123", "+14155550100", 5, "en-US", "alloy"))
+        line = outcome.line
+        heard = await line.listen(15)
+        assert isinstance(heard, Speech), heard
+        assert "maria" in heard.text.lower() and ("five" in heard.text.lower() or "5" in heard.text), heard.text
+        # The transcript came from the guess taken during the closing silence, not from a new transcription
+        # (a guess taken at the pause between Maria's two sentences was dropped when she went on).
+        assert line.early_transcripts_used == 1
+        assert stt.calls <= 2
+        await line.hangup()
+    finally:
+        await telephony.aclose()
+    assert far_end.wait(15) == 0, far_end.output()[-1500:]

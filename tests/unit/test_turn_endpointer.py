@@ -175,3 +175,16 @@ def test_settings_build_the_endpointer_local_voice_ships(monkeypatch):
     ep = make_endpointer(config, detector)
     assert ep.turn_detector is detector
     assert (ep.turn_frames, ep.end_frames, ep.turn_threshold) == (12, 45, 0.6)
+
+
+def test_pending_is_the_turn_as_it_would_close_now_without_closing_it():
+    endpointer = Endpointer(energy, end_silence_ms=200)
+    assert endpointer.pending() is None and endpointer.silent_ms == 0
+    feed(endpointer, "." * 5 + "s" * 15 + "...")
+    assert endpointer.in_speech and endpointer.silent_ms == 3 * FRAME_MS
+    guess = endpointer.pending()
+    closed = [u for _, u in feed(endpointer, "." * 7)]
+    assert len(closed) == 1 and closed[0] is not None
+    assert (guess.start_ms, guess.end_ms) == (closed[0].start_ms, closed[0].end_ms)  # the same audio span
+    assert np.array_equal(guess.pcm, closed[0].pcm)
+    assert endpointer.pending() is None and endpointer.silent_ms == 0

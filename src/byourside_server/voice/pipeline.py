@@ -80,6 +80,8 @@ class VoiceConfig(BaseSettings):
     vad_end_silence_ms: int = Field(700, ge=100, le=10_000)
     # Callee speech that stops our speaking; shorter sounds ("uh-huh", "ok") are backchannels. 0 = never.
     barge_in_ms: int = Field(500, ge=0, le=5000)
+    # Silence after which the turn so far is transcribed early, in case the turn ends there. 0 = off.
+    stt_early_ms: int = Field(200, ge=0, le=5000)
     model_cache_dir: Path | None = None  # default: <data_dir>/models
 
     @model_validator(mode="after")
@@ -116,9 +118,10 @@ class VoiceFactory:
 
     def __init__(self, stt: Callable[[], SpeechToText], tts: Callable[[], TextToSpeech],
                  endpointer: Callable[[], Endpointer], barge_in_ms: int = 500,
-                 turn_detector: TurnDetector | None = None) -> None:
+                 turn_detector: TurnDetector | None = None, stt_early_ms: int = 0) -> None:
         self._stt_factory, self._tts_factory, self._endpointer = stt, tts, endpointer
         self.barge_in_ms = barge_in_ms
+        self.stt_early_ms = stt_early_ms
         self.turn_detector = turn_detector  # the one ``endpointer`` builds in, loaded with the models
         self._turn_loaded = False
         self._stt: SpeechToText | None = None
@@ -135,6 +138,11 @@ class VoiceFactory:
                 await asyncio.to_thread(self.turn_detector.load)
                 self._turn_loaded = True
         return self._stt, self._tts
+
+    @property
+    def loaded_stt(self) -> SpeechToText | None:
+        """The STT once ``load`` has run (for work that must not wait for models to load)."""
+        return self._stt
 
     def endpointer(self) -> Endpointer:
         return self._endpointer()
@@ -153,6 +161,7 @@ def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
         endpointer=lambda: make_endpointer(config, detector),
         barge_in_ms=config.barge_in_ms,
         turn_detector=detector,
+        stt_early_ms=config.stt_early_ms,
     )
 
 

@@ -137,6 +137,19 @@ class Endpointer:
             return self._close("turn")
         return None
 
+    @property
+    def silent_ms(self) -> int:
+        """Continuous non-speech at the end of the turn in progress (0 between turns)."""
+        return self._silent_run * FRAME_MS if self.in_speech else 0
+
+    def pending(self) -> Utterance | None:
+        """The turn in progress as it would close now (closing silence dropped), without closing it."""
+        if not self.in_speech or self._voiced < self.min_frames:
+            return None
+        keep = max(1, len(self._frames) - self._silent_run)
+        start_ms = self._start_index * FRAME_MS
+        return Utterance(np.concatenate(self._frames[:keep]), start_ms, start_ms + keep * FRAME_MS, "pending")
+
     def flush(self) -> Utterance | None:
         """End the turn in progress now (the line closed mid-sentence); None between turns."""
         return self._close("flush") if self.in_speech else None

@@ -10,6 +10,9 @@ the callee talks over us for ``barge_in_ms`` we stop speaking (barge-in) and
 answering machine's record tone is reported as a ``Beep``. Both
 sides are recorded into one stereo WAV when a recordings directory is given.
 Each reply's latency, stage by stage, goes into ``latency`` (voice/latency.py).
+Early transcription: once the callee has been quiet for ``stt_early_ms`` the
+turn so far is transcribed in the background; if the turn then ends there,
+that transcript is used and most of the STT time is already behind us.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ class SipLine(Line):
         # What the callee did, with the timeline ms at which the endpointer (or beep detector) decided it.
         self._utterances: asyncio.Queue[tuple[Utterance | Beep, int]] = asyncio.Queue()
         self.latency = LatencyLog()
-        self.amd = AnsweringMachineDetector()  # cadence of the first words: a hint, not a decision
+        self.amd = AnsweringMachineDetector()
+        self._early: tuple[Utterance, asyncio.Task[str]] | None = None  # the turn so far, being transcribed
+        self.early_transcripts_used = 0  # cadence of the first words: a hint, not a decision
         self._beeps = BeepDetector()
         self._last_beep_ms: int | None = None
         self._hung_up = asyncio.Event()
@@ -114,6 +119,39 @@ class SipLine(Line):
             log.info("sip_barge_in", call_id=self.call_id)
         if utterance is not None:
             self._utterances.put_nowait((utterance, self.elapsed_ms()))
+        elif self._endpointer.silent_ms == self._early_at_ms:
+            self._transcribe_early()
+
+    @property
+    def _early_at_ms(self) -> int:
+        early = self.voice.stt_early_ms // FRAME_MS * FRAME_MS
+        return early if early > 0 else -1
+
+    def _transcribe_early(self) -> None:
+        """Start transcribing the turn so far; a newer pause replaces an older guess."""
+        stt, pending = self.voice.loaded_stt, self._endpointer.pending()
+        if stt is None or pending is None:
+            return
+        self._drop_early()
+        task = asyncio.get_running_loop().create_task(stt.transcribe(pending.pcm, TELEPHONE_RATE))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a dropped guess may fail unseen
+        self._early = (pending, task)
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()
+            self._early = None
+
+    async def _transcribe(self, utterance: Utterance) -> str:
+        """The utterance's text: the early transcript when the turn ended where it was taken."""
+        early, self._early = self._early, None
+        if early is not None and (early[0].start_ms, early[0].end_ms) == (utterance.start_ms, utterance.end_ms):
+            self.early_transcripts_used += 1
+            return await early[1]
+        if early is not None:
+            early[1].cancel()
+        stt, _ = await self.voice.load()
+        return await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
 
     def _is_the_beep(self, utterance: Utterance) -> bool:
         """The endpointer also hears a record tone as a short "utterance"; STT would invent words for it."""
@@ -193,9 +231,8 @@ class SipLine(Line):
             self.latency.forget_pending()
             if isinstance(utterance, Beep):
                 return utterance
-            stt, _ = await self.voice.load()
             transcribing = loop.time()
-            text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
+            text = await self._transcribe(utterance)
             if text:
                 self.latency.heard(utterance.end_ms, decided_ms - utterance.end_ms,
                                    round((loop.time() - transcribing) * 1000))
@@ -241,6 +278,7 @@ class SipLine(Line):
         return self._closing
 
     async def _shut_media(self) -> None:
+        self._drop_early()
         await self.rtp.close()
         if self._recorder is not None:
             self._recorder.close()
