@@ -3,14 +3,10 @@ check and the Host header keep the URL's name."""
 
 from __future__ import annotations
 
-import datetime
 import ssl
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from support import write_self_signed
 from webhook_receiver import Receiver
 
 from byourside_server.guardrails.webhook_urls import StaticResolver
@@ -21,25 +17,10 @@ NAME = "hooks.example.test"
 
 def self_signed(name: str, tmp_path) -> tuple[ssl.SSLContext, bytes, list[str]]:
     """A server context with a certificate for ``name``, its PEM, and a list that collects SNI names."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (tmp_path / "cert.pem").write_bytes(pem)
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_file, key_file = write_self_signed(tmp_path, name)
+    pem = cert_file.read_bytes()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.load_cert_chain(cert_file, key_file)
     seen: list[str] = []
     context.sni_callback = lambda _sock, server_name, _ctx: seen.append(server_name)
     return context, pem, seen
