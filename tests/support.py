@@ -69,6 +69,32 @@ class running:
         await asyncio.wait_for(asyncio.gather(*self.tasks), timeout=15)
 
 
+async def conduct_call(services: Services, account, telephony, brain, body: dict, *,  # noqa: ANN001
+                       ring_timeout_seconds: float = 15.0, timeout: float = 300.0):
+    """Place ``body`` for ``account`` and conduct it with one real worker until it ends; the ended call.
+
+    ``timeout`` is a safety net for a slow machine, not a speed requirement.
+    """
+    from byourside_server.api.requests import validate_call_request
+    from byourside_server.domain import TERMINAL_STATUSES
+    from byourside_server.placement import place_call
+    from byourside_server.runtime.session import SessionDeps
+    from byourside_server.runtime.worker import Worker
+
+    keys = await services.accounts.list_keys(account.id)
+    call_id = (await place_call(services, account, keys[0], validate_call_request(body))).call.id
+    deps = SessionDeps(calls=services.calls, telephony=telephony, brain=brain,
+                       ring_timeout_seconds=ring_timeout_seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with running(Worker(services, deps, concurrency=1)):
+        while (call := await services.calls.get(account.id, call_id)).status not in TERMINAL_STATUSES:
+            if loop.time() > deadline:
+                raise AssertionError(f"the call is still {call.status.value} after {timeout} s")
+            await asyncio.sleep(0.05)
+    return call
+
+
 def write_self_signed(directory: Path, name: str, ips: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """A self-signed certificate (also its own CA) for ``name`` and ``ips``, and its key, as PEM files."""
     import datetime

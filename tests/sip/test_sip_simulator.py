@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sipp_uas import SIPP, sipp_uac_call
-from support import IN_CI, new_account, open_services
+from support import IN_CI, conduct_call, new_account, open_services
 from test_sip_dial import NoModels
 
 from byourside_server.agent.offline import OfflineBrain
@@ -147,11 +147,6 @@ def test_sipp_as_the_caller_completes_a_call_with_the_simulator(tmp_path):
 
 async def run_call(tmp_path: Path, voice, number: str, objective: str, fields: list[dict], **call) -> tuple:
     """Place a call through the real runtime (worker, session, offline agent) to the SIP simulator."""
-    from byourside_server.api.requests import validate_call_request
-    from byourside_server.placement import place_call
-    from byourside_server.runtime.session import SessionDeps
-    from byourside_server.runtime.worker import Worker
-
     simulator = await started_simulator(voice)
     services = await open_services(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
                                    poll_seconds=0.05, heartbeat_seconds=0.2)
@@ -159,24 +154,8 @@ async def run_call(tmp_path: Path, voice, number: str, objective: str, fields: l
                              tmp_path / "recordings")
     try:
         account, _ = await new_account(services)
-        keys = await services.accounts.list_keys(account.id)
         body = {"to": number, "objective": objective, "fields": fields, **call}
-        call_id = (await place_call(services, account, keys[0], validate_call_request(body))).call.id
-        deps = SessionDeps(calls=services.calls, telephony=telephony, brain=OfflineBrain(),
-                           ring_timeout_seconds=15)
-        worker = Worker(services, deps, concurrency=1)
-        task = asyncio.create_task(worker.run())
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 300  # a safety net for a slow machine, not a speed requirement
-            while loop.time() < deadline:
-                found = await services.calls.get(account.id, call_id)
-                if found.status.value in ("completed", "failed", "no_answer", "declined", "voicemail"):
-                    break
-                await asyncio.sleep(0.1)
-        finally:
-            worker.stop()
-            await asyncio.wait_for(task, timeout=30)
+        found = await conduct_call(services, account, telephony, OfflineBrain(), body)
         await simulator.finish_calls(timeout=60)  # the far end transcribes the caller's last words
         return found, simulator.callees
     finally:

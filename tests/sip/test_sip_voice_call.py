@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from sipp_uas import answer_play
-from support import auth, new_account, open_services
+from support import auth, conduct_call, new_account, open_services
 
 from byourside_server.agent.offline import OfflineBrain
 from byourside_server.api.app import create_app
@@ -86,11 +86,6 @@ async def _tts(voice_factory, text):
 
 async def test_call_through_the_runtime_completes_with_transcript_and_recording(
         sipp, tmp_path, voice_factory, greeting_ulaw):
-    from byourside_server.api.requests import validate_call_request
-    from byourside_server.placement import place_call
-    from byourside_server.runtime.session import SessionDeps
-    from byourside_server.runtime.worker import Worker
-
     far_end = sipp(answer_play(greeting_ulaw), echo=False)  # waits for our BYE
     services = await open_services(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
                                    poll_seconds=0.05, heartbeat_seconds=0.2)
@@ -98,24 +93,10 @@ async def test_call_through_the_runtime_completes_with_transcript_and_recording(
                              tmp_path / "recordings")
     try:
         account, secret = await new_account(services)
-        keys = await services.accounts.list_keys(account.id)
-        request = validate_call_request({"to": "+14155550123", "objective": "Ask for the opening hours.",
-                                         "fields": [{"name": "opening_hours"}]})
-        call_id = (await place_call(services, account, keys[0], request)).call.id
-        deps = SessionDeps(calls=services.calls, telephony=telephony, brain=OfflineBrain(reply_wait_seconds=1.5),
-                            ring_timeout_seconds=5)
-        worker = Worker(services, deps, concurrency=1)
-        task = asyncio.create_task(worker.run())
-        try:
-            deadline = asyncio.get_running_loop().time() + 180  # a safety net, not a speed requirement
-            while asyncio.get_running_loop().time() < deadline:
-                call = await services.calls.get(account.id, call_id)
-                if call.status.value in ("completed", "failed", "no_answer", "declined", "voicemail"):
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            worker.stop()
-            await asyncio.wait_for(task, timeout=30)
+        body = {"to": "+14155550123", "objective": "Ask for the opening hours.", "fields": [{"name": "opening_hours"}]}
+        call = await conduct_call(services, account, telephony, OfflineBrain(reply_wait_seconds=1.5), body,
+                                  ring_timeout_seconds=5)
+        call_id = call.id
         # Maria gives no answer to the question: the agent nudges, gives up politely and hangs up.
         assert call.status.value == "completed", (call.status, call.end_reason)
         assert call.end_reason != "callee_hung_up"

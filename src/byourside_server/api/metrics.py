@@ -49,18 +49,13 @@ def render(metrics: CallMetrics, window_seconds: int) -> str:
                        for s in sorted(ACTIVE_STATUSES, key=lambda s: s.value)])
     lines += _samples("byourside_calls_ended", "Calls that ended in the window, by terminal status.", "gauge",
                       [(f'{{status="{status}"}}', count) for status, count in sorted(metrics.ended.items())])
-    rows: list[tuple[str, float]] = []
-    for stage in STAGES:
-        label = STAGE_LABELS[stage]
-        values = turn_values(metrics.latencies, stage)
-        if values:
-            rows += [(f'{{stage="{label}",quantile="{q}"}}', percentile(values, p)) for q, p in QUANTILES]
+    by_stage = {STAGE_LABELS[stage]: turn_values(metrics.latencies, stage) for stage in STAGES}
+    rows = [(f'{{stage="{label}",quantile="{q}"}}', percentile(values, p))
+            for label, values in by_stage.items() if values for q, p in QUANTILES]
     lines += _samples("byourside_voice_turn_latency_ms",
                       "End of the callee's speech to the agent's first audio, per turn and by stage, "
                       "over audio calls that ended in the window.", "summary", rows)
-    for stage in STAGES:
-        values = turn_values(metrics.latencies, stage)
-        label = STAGE_LABELS[stage]
+    for label, values in by_stage.items():
         lines.append(f'byourside_voice_turn_latency_ms_sum{{stage="{label}"}} {sum(values)}')
         lines.append(f'byourside_voice_turn_latency_ms_count{{stage="{label}"}} {len(values)}')
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.message import SipMessage
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.telephony.sip.sdp import SdpError
+from byourside_server.telephony.sip.transport import local_address_towards
 from byourside_server.telephony.sip.uas import IncomingCall
 from byourside_server.telephony.sip.ua import UserAgent
 from byourside_server.voice.audio import TELEPHONE_RATE
@@ -112,15 +113,20 @@ class SipCallee:
         self._last_activity = asyncio.get_running_loop().time()
         self._enqueue(self.responder.on_digits(digit))
 
+    async def _transcribe(self, utterance: Utterance) -> str:
+        """The caller's words (kept in ``heard``); empty when nothing intelligible was said."""
+        stt, _ = await self.voice.load()
+        text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
+        if text:
+            self.heard.append(text)
+        return text
+
     async def _hear(self) -> None:
         while True:
-            utterance = await self._utterances.get()
-            stt, _ = await self.voice.load()
-            text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
+            text = await self._transcribe(await self._utterances.get())
             self._last_activity = asyncio.get_running_loop().time()
             if not text:
                 continue
-            self.heard.append(text)
             actions = self.responder.on_speech(text)
             if inspect.isawaitable(actions):  # a model-driven persona thinks asynchronously
                 actions = await actions
@@ -132,11 +138,7 @@ class SipCallee:
         if last is not None:
             self._utterances.put_nowait(last)
         while not self._utterances.empty():
-            utterance = self._utterances.get_nowait()
-            stt, _ = await self.voice.load()
-            text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
-            if text:
-                self.heard.append(text)
+            await self._transcribe(self._utterances.get_nowait())
 
     async def _watch_idle(self) -> None:
         loop = asyncio.get_running_loop()
@@ -240,14 +242,7 @@ class SipSimulator:
             self.ua = None
 
     def _local_ip(self, addr: tuple[str, int]) -> str:
-        if self.host not in ("0.0.0.0", ""):
-            return self.host
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect(addr)  # no packet is sent; the kernel picks the interface that reaches the caller
-            return probe.getsockname()[0]
-        finally:
-            probe.close()
+        return self.host if self.host not in ("0.0.0.0", "") else local_address_towards(addr)
 
     def _on_invite(self, invite: SipMessage, addr: tuple[str, int]) -> None:
         assert self.ua is not None

@@ -56,6 +56,8 @@ class SipLine(Line):
         self.latency = LatencyLog()
         self.amd = AnsweringMachineDetector()
         self._early: tuple[Utterance, asyncio.Task[str]] | None = None  # the turn so far, being transcribed
+        early_ms = voice.stt_early_ms // FRAME_MS * FRAME_MS
+        self._early_at_ms = early_ms if early_ms > 0 else -1  # silence at which to start; -1: never
         self.early_transcripts_used = 0  # cadence of the first words: a hint, not a decision
         self._beeps = BeepDetector()
         self._last_beep_ms: int | None = None
@@ -121,11 +123,6 @@ class SipLine(Line):
             self._utterances.put_nowait((utterance, self.elapsed_ms()))
         elif self._endpointer.silent_ms == self._early_at_ms:
             self._transcribe_early()
-
-    @property
-    def _early_at_ms(self) -> int:
-        early = self.voice.stt_early_ms // FRAME_MS * FRAME_MS
-        return early if early > 0 else -1
 
     def _transcribe_early(self) -> None:
         """Start transcribing the turn so far; a newer pause replaces an older guess."""

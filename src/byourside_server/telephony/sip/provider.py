@@ -39,7 +39,7 @@ from byourside_server.telephony.sip.message import (
     new_tag,
 )
 from byourside_server.telephony.sip.rtp import RtpSession
-from byourside_server.telephony.sip.transport import client_tls_context
+from byourside_server.telephony.sip.transport import client_tls_context, local_address_towards
 from byourside_server.telephony.sip.ua import ClientTransaction, UserAgent
 from byourside_server.voice.pipeline import VoiceFactory
 
@@ -99,14 +99,7 @@ class SipTelephony(Telephony):
         return addr
 
     def _local_ip(self, dest: tuple[str, int]) -> str:
-        if self.config.public_host:
-            return self.config.public_host
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect(dest)  # no packet is sent; the kernel picks the outgoing interface
-            return probe.getsockname()[0]
-        finally:
-            probe.close()
+        return self.config.public_host or local_address_towards(dest)
 
     def _warm_up_voice(self) -> None:
         """Load the speech models while the first call rings, so the callee's hello is not kept waiting."""

@@ -23,6 +23,16 @@ Address = tuple[str, int]
 TRANSPORTS = ("udp", "tcp", "tls")
 
 
+def local_address_towards(dest: Address) -> str:
+    """Our IPv4 address on the interface that reaches ``dest`` (the address to write into Via, Contact, SDP)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(dest)  # no packet is sent; the kernel picks the outgoing interface
+        return probe.getsockname()[0]
+    finally:
+        probe.close()
+
+
 class Receiver(Protocol):
     """What a transport hands its traffic to."""
 
