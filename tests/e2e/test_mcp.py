@@ -202,7 +202,7 @@ async def test_stdio_reports_an_unreachable_server_as_a_tool_error(mcp_server: R
         result = await session.call_tool("get_call", {"call_id": "c1"})
         assert result.isError
         assert payload(result) == {"error": "network_error", "status": 0,
-                                   "message": "The service is temporarily unavailable. Please try again."}
+                                   "message": "Temporary service error. Please retry shortly."}
 
 
 def test_stdio_without_a_key_exits_with_a_clear_error(mcp_server: RunningServer) -> None:

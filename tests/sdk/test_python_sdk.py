@@ -26,7 +26,7 @@ from byourside import ByoursideError, Client, sign_webhook, verify_webhook
 SDK_DIR = Path(__file__).resolve().parents[2] / "sdks" / "python"
 KEY = "bys_ak_testkey1234"
 BASE = "http://api.test"
-TEMPORARY = "The service is temporarily unavailable. Please try again."
+TEMPORARY = "Temporary service error. Please retry shortly."
 
 
 # --------------------------------------------------------------------------- fakes
@@ -494,10 +494,10 @@ ERROR_CASES = [
     ("destination_blocked", 400, None),
     ("caller_id_not_owned", 403, None),
     ("unauthorized", 401, "Invalid or missing API key."),
-    ("not_found", 404, "Call not found."),
+    ("not_found", 404, "No call found with that id (or it does not belong to your account)."),
     ("idempotency_conflict", 409, None),
     ("call_not_active", 409, None),
-    ("rate_limited", 429, "Rate limited: too many calls. Try again shortly."),
+    ("rate_limited", 429, "Rate limit reached. Try again shortly."),
     ("over_minute_cap", 429, None),
     ("placement_failed", 502, None),
     ("store_error", 503, None),
@@ -558,14 +558,14 @@ def test_server_errors_use_temporary_message(status, body, code):
     assert (info.value.status, info.value.code, info.value.message) == (status, code, TEMPORARY)
 
 
-@pytest.mark.parametrize("body", [None, "not json", ["a", "list"], {"error": 7}, {"error": ""}])
+@pytest.mark.parametrize("body", [None, "not json", ["a", "list"], {"error": ""}])
 def test_non_json_or_tokenless_4xx_body(body):
     client, _, _ = make((404, body))
     with pytest.raises(ByoursideError) as info:
         client.get_call("c1")
     assert info.value.status == 404
     assert info.value.code == "error"
-    assert info.value.message == "Request failed (HTTP 404)."
+    assert info.value.message == "Request failed with status 404."
 
 
 def test_status_zero_from_transport_is_temporary():
@@ -928,7 +928,7 @@ def test_default_urllib_transport_against_real_http_server(http_server):
 
     with pytest.raises(ByoursideError) as info:
         client.get_call("missing")
-    assert (info.value.status, info.value.code, info.value.message) == (404, "not_found", "Call not found.")
+    assert (info.value.status, info.value.code, info.value.message) == (404, "not_found", "No call found with that id (or it does not belong to your account).")
     assert info.value.server_message == "No such call on this account."
 
     # Retry-After on a 429 is honoured (read from the real response headers)
@@ -967,3 +967,49 @@ def test_default_transport_connection_refused_is_network_error():
     with pytest.raises(ByoursideError) as info:
         client.get_call("c1")
     assert (info.value.status, info.value.code) == (0, "network_error")
+
+
+# ------------------------------------------------- the published 0.1.0 module layout
+
+def test_the_published_module_paths_import():
+    from byourside.client import Client as PublishedClient
+    from byourside.errors import ByoursideError as PublishedError, map_error
+    from byourside.webhooks import verify_webhook as published_verify
+
+    assert PublishedClient is Client
+    assert PublishedError is ByoursideError
+    assert published_verify is verify_webhook
+    assert callable(map_error)
+
+
+@pytest.mark.parametrize(
+    "status,body,expected",
+    [
+        (400, {"error": "destination_blocked"}, "That destination is not allowed (premium, IRSF, or unsupported country)."),
+        (401, {"error": "unauthorized", "message": "server text"}, "Invalid or missing API key."),
+        (503, {"error": "store_error"}, "Temporary service error. Please retry shortly."),
+        (502, {"error": "placement_failed"}, "The call could not be placed (carrier/trunk issue). Try again shortly."),
+        (500, {"error": "something_new"}, "Temporary service error. Please retry shortly."),
+        (0, None, "Temporary service error. Please retry shortly."),
+        (None, None, "Temporary service error. Please retry shortly."),
+        (418, {"error": "teapot_busy"}, "Request failed (teapot_busy)."),
+        (404, {"message": "no token"}, "Request failed with status 404."),
+        (400, "not json", "Request failed with status 400."),
+        (404, {"error": 7}, "Request failed (7)."),
+    ],
+)
+def test_map_error_answers_as_the_published_package_does(status, body, expected):
+    from byourside.errors import map_error
+
+    assert map_error(status, body) == expected
+
+
+def test_the_client_error_message_is_map_error_and_the_server_text_stays_reachable():
+    from byourside.errors import map_error
+
+    body = {"error": "destination_blocked", "message": "Premium-rate numbers are blocked."}
+    client, _, _ = make((400, body))
+    with pytest.raises(ByoursideError) as info:
+        client.place_call("+19001234567", "x")
+    assert info.value.message == map_error(400, body)
+    assert info.value.server_message == "Premium-rate numbers are blocked."

@@ -7,11 +7,11 @@
     print(done["status"], done["summary"])
 """
 
-from ._client import DEFAULT_BASE_URL, TERMINAL_STATUSES, Client
-from ._errors import ByoursideError
+from .client import DEFAULT_BASE_URL, TERMINAL_STATUSES, Client
+from .errors import ByoursideError
 from ._transport import UrllibTransport
 from ._version import __version__
-from ._webhooks import SIGNATURE_HEADER, sign_webhook, verify_webhook
+from .webhooks import SIGNATURE_HEADER, sign_webhook, verify_webhook
 
 __all__ = [
     "Client",

@@ -1,42 +1,49 @@
-"""The single exception type raised by the SDK, and the wire-token -> message table."""
+"""The single exception type raised by the SDK, and the wire-token -> message table.
+
+``map_error(status, body)`` is the published 0.1.0 function, with the same messages:
+code written against ``byourside.errors`` keeps working. The server's own ``message``
+stays reachable as ``ByoursideError.server_message`` and never replaces ``.message``.
+"""
 
 from typing import Any, Mapping, Optional
 
-# Friendly English message for every error token of the contract (spec section 5),
-# plus ``internal_error``. The server's own ``message`` stays available as
-# ``ByoursideError.server_message`` but is never used as ``.message``.
-_MESSAGES = {
+TEMPORARY_MESSAGE = "Temporary service error. Please retry shortly."
+
+# The 0.1.0 package's messages, word for word, followed by the contract's tokens that
+# it had no message for (spec section 5), plus ``internal_error``.
+_TOKEN_MESSAGES = {
+    "destination_blocked": "That destination is not allowed (premium, IRSF, or unsupported country).",
+    "invalid_number": "The destination number is invalid (use full E.164, e.g. +14155550123).",
+    "to_required": "A destination number (to) is required.",
+    "objective_required": "An objective for the call is required.",
+    "caller_id_not_owned": "That caller ID is not a number on your account.",
+    "rate_limited": "Rate limit reached. Try again shortly.",
+    "over_minute_cap": "Outbound usage limit reached for now.",
+    "unauthorized": "Invalid or missing API key.",
+    "not_found": "No call found with that id (or it does not belong to your account).",
+    "placement_failed": "The call could not be placed (carrier/trunk issue). Try again shortly.",
+    "store_error": TEMPORARY_MESSAGE,
     "invalid_request": "The request was not valid.",
-    "to_required": "A destination number ('to') is required.",
-    "objective_required": "An objective is required.",
-    "invalid_number": "The phone number is not valid E.164 (e.g. +14155550123).",
     "invalid_fields": "The fields list is not valid: at most 20 items with unique names and type string, boolean or number.",
     "invalid_webhook_url": "The webhook URL must be https:// on a public address.",
-    "destination_blocked": "Calls to this destination are not allowed.",
-    "caller_id_not_owned": "The caller ID is not a number on this account.",
-    "unauthorized": "Invalid or missing API key.",
-    "not_found": "Call not found.",
     "idempotency_conflict": "This idempotency key was already used with a different request.",
     "call_not_active": "The call is no longer active.",
-    "rate_limited": "Rate limited: too many calls. Try again shortly.",
-    "over_minute_cap": "The account's outbound minute allowance is used up.",
-    "placement_failed": "The carrier refused the call. Please try again later.",
-    "store_error": "The service is temporarily unavailable (storage). Please try again.",
-    "internal_error": "The service is temporarily unavailable. Please try again.",
+    "internal_error": TEMPORARY_MESSAGE,
 }
 
-TEMPORARY_MESSAGE = "The service is temporarily unavailable. Please try again."
 
-
-def friendly_message(token: Optional[str], status: int) -> str:
-    """Message for an error response: known token, else temporary (5xx / 0), else generic."""
-    if token and token in _MESSAGES:
-        return _MESSAGES[token]
-    if status == 0 or status >= 500:
+def map_error(status: Any, body: Any) -> str:
+    """Message for an error response: the token's fixed message; else the temporary-error
+    message for a 5xx or status 0; else "Request failed (<token>)."; else
+    "Request failed with status <n>."."""
+    token = body.get("error", "") if isinstance(body, dict) else ""
+    if token and isinstance(token, str) and token in _TOKEN_MESSAGES:
+        return _TOKEN_MESSAGES[token]
+    if not status or status >= 500:
         return TEMPORARY_MESSAGE
     if token:
         return "Request failed (%s)." % token
-    return "Request failed (HTTP %d)." % status
+    return "Request failed with status %s." % status
 
 
 class ByoursideError(Exception):
@@ -103,7 +110,7 @@ def error_from_response(
     if headers:
         request_id = headers.get("x-request-id")
     return ByoursideError(
-        friendly_message(token, status),
+        map_error(status, body),
         status,
         token or "error",
         server_message=server_message,

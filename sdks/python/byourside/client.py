@@ -8,10 +8,10 @@ import urllib.parse
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ._errors import TEMPORARY_MESSAGE, ByoursideError, error_from_response
+from .errors import TEMPORARY_MESSAGE, ByoursideError, error_from_response
 from ._transport import UrllibTransport, lower_headers, parse_retry_after
 from ._version import __version__
-from ._webhooks import verify_webhook
+from .webhooks import verify_webhook
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 USER_AGENT = "byourside-python/" + __version__
