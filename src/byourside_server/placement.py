@@ -11,9 +11,11 @@ import json
 import re
 from typing import Any, Mapping
 
+import httpx
+
 from byourside_server.api.requests import CallRequest
 from byourside_server.api.serialize import created_response
-from byourside_server.errors import CallerIdNotOwned
+from byourside_server.errors import CallerIdNotOwned, InvalidWebhookUrl
 from byourside_server.guardrails.numbers import check_destination
 from byourside_server.guardrails.webhook_urls import check_webhook_url
 from byourside_server.services import Services
@@ -22,6 +24,16 @@ from byourside_server.store.records import Account, ApiKeyRecord
 
 _HEBREW = re.compile(r"[\u0590-\u05FF]")
 _ENGLISH_BY_REGION = {"US": "en-US", "CA": "en-CA", "GB": "en-GB", "AU": "en-AU", "NZ": "en-NZ"}
+
+
+def check_sendable_url(url: str) -> None:
+    """Refuse a webhook URL the sender could never send to. The sender parses with httpx
+    (webhooks/sender.py), which refuses control characters that ``urlsplit`` lets through;
+    accepted here, such a URL would be retried for a day and never delivered."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        raise InvalidWebhookUrl("'webhookUrl' is not a valid URL (control characters are not allowed).") from None
 
 
 def request_hash(body: Mapping[str, Any]) -> str:
@@ -53,6 +65,7 @@ async def place_call(
     settings = services.settings
     destination = check_destination(request.to, services.destination_policy)
     if request.webhook_url:
+        check_sendable_url(request.webhook_url)
         await check_webhook_url(
             request.webhook_url,
             allow_http=settings.webhook_allow_http,

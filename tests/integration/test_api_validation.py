@@ -156,3 +156,6 @@ async def test_unknown_route_and_method_use_the_envelope(services, api):
     response = await api.delete("/v1/agent/calls")
     assert response.status_code == 405 and response.json()["error"] == "invalid_request"
     assert response.headers["x-request-id"]
+    # RFC 9110: a 405 lists what the path allows, across every route of that path.
+    assert response.headers["allow"] == "GET, POST"
+    assert (await api.request("TRACE", "/healthz")).headers["allow"] == "GET"

@@ -17,24 +17,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from byourside_server import __version__
 from byourside_server.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from byourside_server.api.metrics import render as render_metrics
-from byourside_server.api.openapi import CALL_REQUEST_SCHEMA, ERROR_RESPONSES
+from byourside_server.api.openapi import CALL_REQUEST_SCHEMA, ERROR_RESPONSES, openapi_document
 from byourside_server.api.requests import MAX_BODY_BYTES, parse_body, validate_call_request
 from byourside_server.api.recording_links import RecordingLinks, load_signing_secret
-from byourside_server.api.serialize import call_to_json
+from byourside_server.api.serialize import call_to_json, json_text
 from byourside_server.domain import CallStatus
 from byourside_server.errors import ApiError, InvalidRequest, NotFound, Unauthorized
+from byourside_server.guardrails.text import parse_ascii_int, printable_ascii
+from byourside_server.mcp.http import bearer_secret
 from byourside_server.placement import place_call, request_hash
 from byourside_server.services import Services
 from byourside_server.store.records import Account, ApiKeyRecord
 
 log = structlog.get_logger(__name__)
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_IDEMPOTENCY_KEY = 255
 
 
+class SafeJSONResponse(JSONResponse):
+    """Every JSON response: encoding cannot fail on what a stored row holds (see ``json_text``)."""
+
+    def render(self, content: Any) -> bytes:
+        return json_text(content).encode("utf-8")
+
+
 def error_response(token: str, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": token, "message": message}, status_code=status, headers=headers)
+    return SafeJSONResponse({"error": token, "message": message}, status_code=status, headers=headers)
 
 
 def api_error_response(exc: ApiError) -> JSONResponse:
@@ -53,7 +62,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
 
@@ -77,12 +86,11 @@ class RequestContextMiddleware:
 
 
 async def _authenticate(request: Request) -> tuple[Account, ApiKeyRecord]:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = bearer_secret(request.headers)
+    if not secret:
         raise Unauthorized()
     services: Services = request.app.state.services
-    found = await services.accounts.authenticate(secret.strip())
+    found = await services.accounts.authenticate(secret)
     if found is None:
         raise Unauthorized()
     return found
@@ -100,11 +108,16 @@ async def _read_body(request: Request) -> bytes:
 
 def _parse_limit(raw: str | None) -> int:
     """Out-of-range limits are clamped (spec), non-numeric ones fall back to the default."""
-    try:
-        value = int(raw) if raw is not None else 20
-    except ValueError:
-        value = 20
-    return max(1, min(100, value))
+    value = parse_ascii_int(raw, max_digits=12)
+    return 20 if value is None else max(1, min(100, value))
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if getattr(route, "methods", None) and route.path_regex.match(path):  # type: ignore[attr-defined]
+            methods |= route.methods  # type: ignore[attr-defined]
+    return sorted(methods)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -112,6 +125,7 @@ def create_app(services: Services) -> FastAPI:
         title="byourside Agent Calling API",
         version=__version__,
         description="Place outbound AI phone calls and read their outcome. Contract: spec/agent-api.md.",
+        default_response_class=SafeJSONResponse,
     )
     app.state.services = services
     settings = services.settings
@@ -133,12 +147,13 @@ def create_app(services: Services) -> FastAPI:
         return error_response("invalid_request", "The request is not valid.", 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response("not_found", "No such endpoint.", 404)
-        if exc.status_code == 405:
-            return error_response("invalid_request", "Method not allowed on this endpoint.", 405)
-        return error_response("invalid_request", str(exc.detail), exc.status_code)
+        if exc.status_code == 405:  # RFC 9110: Allow lists every method of the path, from all its routes
+            headers = {"Allow": ", ".join(_allowed_methods(request.app, request.url.path))}
+            return error_response("invalid_request", "Method not allowed on this endpoint.", 405, headers)
+        return error_response("invalid_request", str(exc.detail), exc.status_code, getattr(exc, "headers", None))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
@@ -149,7 +164,7 @@ def create_app(services: Services) -> FastAPI:
              responses={401: {"description": "BYS_METRICS_TOKEN is set and the request does not carry it"}})
     async def metrics(request: Request) -> Response:
         token = settings.metrics_token
-        if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+        if token and not hmac.compare_digest(bearer_secret(request.headers).encode(), token.encode()):
             raise Unauthorized("Send 'Authorization: Bearer <BYS_METRICS_TOKEN>' to read /metrics.")
         snapshot = await services.calls.metrics(settings.metrics_window_seconds)
         return Response(render_metrics(snapshot, settings.metrics_window_seconds), media_type=METRICS_CONTENT_TYPE)
@@ -166,15 +181,15 @@ def create_app(services: Services) -> FastAPI:
         body = parse_body(await _read_body(request))
         call_request = validate_call_request(body)
         idem = request.headers.get("idempotency-key")
-        if idem is not None and not (0 < len(idem) <= _MAX_IDEMPOTENCY_KEY):
-            raise InvalidRequest(f"Idempotency-Key must be 1-{_MAX_IDEMPOTENCY_KEY} characters.")
+        if idem is not None and not printable_ascii(idem, _MAX_IDEMPOTENCY_KEY):
+            raise InvalidRequest(f"Idempotency-Key must be 1-{_MAX_IDEMPOTENCY_KEY} printable ASCII characters.")
         created = await place_call(
             services, account, key, call_request, idempotency_key=idem, body_hash=request_hash(body) if idem else None
         )
         headers = {"Idempotent-Replayed": "true"} if created.replayed else None
         if not created.replayed:
             log.info("call_queued", call_id=created.response["callId"], account_id=account.id)
-        return JSONResponse(dict(created.response), status_code=201, headers=headers)
+        return SafeJSONResponse(dict(created.response), status_code=201, headers=headers)
 
     @app.get("/v1/agent/calls/{call_id}", tags=["calls"], responses=ERROR_RESPONSES)
     async def get_call(call_id: str, request: Request) -> dict[str, Any]:
@@ -225,6 +240,7 @@ def create_app(services: Services) -> FastAPI:
     from byourside_server.mcp.http import mount_mcp
 
     mount_mcp(app, services)  # MCP over streamable HTTP at /mcp (Bearer agent key)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]  (the exact document)
     app.add_middleware(RequestContextMiddleware)
     return app
 

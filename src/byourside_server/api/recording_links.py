@@ -14,10 +14,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from pathlib import Path
 from typing import Callable
+
+from byourside_server.guardrails.text import parse_ascii_int
+
+_MAX_EXPIRES_DIGITS = 12  # unix seconds until the year 33658
+_TOKEN_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def load_signing_secret(configured: str | None, data_dir: Path) -> bytes:
@@ -53,8 +59,9 @@ class RecordingLinks:
         return f"{self.base_url}/v1/agent/calls/{call_id}/recording?expires={expires}&token={self._token(call_id, expires)}"
 
     def verify(self, call_id: str, expires: str | None, token: str | None) -> bool:
-        if not expires or not token or not expires.isdigit():
+        """True for an unexpired link this server signed. Anything else is False, never an error:
+        ``expires`` must be ASCII digits of a plausible length and ``token`` 64 hex digits."""
+        when = parse_ascii_int(expires, max_digits=_MAX_EXPIRES_DIGITS)
+        if when is None or when < self.now() or token is None or not _TOKEN_RE.fullmatch(token):
             return False
-        if int(expires) < self.now():
-            return False
-        return hmac.compare_digest(self._token(call_id, int(expires)), token)
+        return hmac.compare_digest(self._token(call_id, when), token)

@@ -2,13 +2,16 @@
 
 Each problem maps to exactly one spec token. Checks run in a fixed order
 (shape, required fields, types and sizes, then formats) so the same bad body
-always answers the same token. Unknown top-level keys are ignored so newer
-clients keep working.
+always answers the same token. Shape includes the text rule of
+``guardrails/text.py`` for every string and key anywhere in the body (lone
+surrogates, NUL, nesting depth): ``invalid_request``. Unknown top-level keys
+are ignored so newer clients keep working.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -21,6 +24,7 @@ from byourside_server.errors import (
     ToRequired,
 )
 from byourside_server.guardrails.numbers import parse_e164
+from byourside_server.guardrails.text import check_json_text
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_OBJECTIVE = 4_000
@@ -35,9 +39,10 @@ MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 MIN_DURATION, MAX_DURATION = 10, 14_400
 
-FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
-VOICE_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+# Matched with fullmatch: ``$`` would also accept a trailing newline.
+FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
+VOICE_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
 @dataclass(frozen=True)
@@ -55,15 +60,31 @@ class CallRequest:
     voicemail_message: str | None = None  # (ext) left after the tone when voicemail answers
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 overflows to infinity
+        raise ValueError("number out of range")
+    return value
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object whose text is well-formed (see guardrails/text.py) and whose
+    numbers are finite (``NaN``/``Infinity`` literals and overflowing numbers are refused)."""
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidRequest(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The request body must be a JSON object.") from None
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidRequest(
+            "The request body must be a JSON object (standard JSON: finite numbers, no NaN or Infinity)."
+        ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object, not an array or a scalar.")
+    check_json_text(body)
     return body
 
 
@@ -79,6 +100,7 @@ def _optional_str(body: Mapping[str, Any], key: str, limit: int) -> str | None:
 
 
 def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
+    check_json_text(body)
     to = body.get("to")
     if to is None or (isinstance(to, str) and not to.strip()):
         raise ToRequired()
@@ -96,7 +118,7 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
     webhook_url = _optional_str(body, "webhookUrl", MAX_URL)
     caller_id = _optional_str(body, "callerId", 32)
     voice = _optional_str(body, "voice", MAX_VOICE)
-    if voice is not None and not VOICE_RE.match(voice):
+    if voice is not None and not VOICE_RE.fullmatch(voice):
         raise InvalidRequest("'voice' must be a voice name (letters, digits, '-', '_', '.', ':').")
     language = _validate_language(_optional_str(body, "language", 35))
     max_duration = _validate_duration(body.get("maxDurationSeconds"))
@@ -123,7 +145,7 @@ def _validate_language(value: str | None) -> str | None:
         return None
     if value.lower() == "auto":
         return "auto"
-    if not LANGUAGE_RE.match(value):
+    if not LANGUAGE_RE.fullmatch(value):
         raise InvalidRequest("'language' must be a BCP-47 tag such as en-US, or 'auto'.")
     primary, *rest = value.split("-")
     # Conventional casing: language lower, region upper, script title.
@@ -134,7 +156,9 @@ def _validate_language(value: str | None) -> str | None:
 def _validate_duration(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        isinstance(value, float) and not value.is_integer()  # also NaN and infinities
+    ):
         raise InvalidRequest("'maxDurationSeconds' must be a whole number of seconds.")
     if not MIN_DURATION <= value <= MAX_DURATION:
         raise InvalidRequest(f"'maxDurationSeconds' must be between {MIN_DURATION} and {MAX_DURATION}.")
@@ -169,7 +193,7 @@ def _validate_fields(value: Any) -> tuple[FieldSpec, ...]:
         if not isinstance(item, dict):
             raise InvalidFields(f"fields[{index}] must be an object with a 'name'.")
         name = item.get("name")
-        if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
+        if not isinstance(name, str) or not FIELD_NAME_RE.fullmatch(name):
             raise InvalidFields(
                 f"fields[{index}].name must be an identifier: a letter or '_', then letters, digits or '_' (max 64)."
             )

@@ -1,12 +1,30 @@
-"""Call records to the wire shapes of spec section 4 (every key always present)."""
+"""Call records to the wire shapes of spec section 4 (every key always present), and
+the one JSON encoder for what we send (responses, webhook bodies)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Callable
 
 from byourside_server.domain import transcript_text
+from byourside_server.guardrails.text import scrub
 from byourside_server.store.records import CallRecord
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON (UTF-8 text, not ``\\u`` escapes) that cannot fail on stored data:
+    a lone surrogate becomes U+FFFD and a non-finite number null, so a row written
+    before validation, or odd model output, never turns a read or an event into an error."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # NaN or an infinity somewhere
+        return json.dumps(scrub(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return scrub(text)
+    return text
 
 
 def iso(value: datetime | None) -> str | None:
@@ -18,9 +36,12 @@ def iso(value: datetime | None) -> str | None:
 def call_to_json(
     call: CallRecord, *, base_url: str = "", recording_url: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
-    """The call object. ``recording_url`` builds a signed link; without it the plain route is given."""
+    """The call object. ``recording_url`` builds a signed link; without it the plain route is given.
+
+    Scrubbed (guardrails/text.py): text a row holds from before validation, or from a
+    model, cannot make a read, a list or a webhook event fail."""
     turns = call.turns
-    return {
+    return scrub({
         "id": call.id,
         "callId": call.id,
         "status": call.status.value,
@@ -49,7 +70,7 @@ def call_to_json(
         "latency": call.latency,
         "maxDurationSeconds": call.max_duration_seconds,
         "cancelRequested": call.cancel_requested_at is not None,
-    }
+    })
 
 
 def _recording_url(call: CallRecord, base_url: str, signed: Callable[[str], str] | None) -> str | None:

@@ -26,6 +26,9 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
+from byourside_server.errors import ApiError
+from byourside_server.guardrails.text import check_json_text
+
 log = structlog.get_logger(__name__)
 
 ClientFactory = Callable[[Context], byourside.Client]
@@ -85,9 +88,17 @@ def _client(factory: ClientFactory, ctx: Context) -> byourside.Client:
 
 
 class _Server(FastMCP):
-    """FastMCP whose argument-validation failures use the same error shape as API errors."""
+    """FastMCP whose argument-validation failures use the same error shape as API errors.
+
+    Arguments meet the API's text rule first (guardrails/text.py): the SDK could not
+    even encode a lone surrogate into a URL, so such an argument is ``invalid_request``
+    here rather than an unexpected error further down."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        try:
+            check_json_text(arguments)
+        except ApiError as exc:
+            return error_result(exc.token, f"Invalid arguments for {name}: {exc.message}", exc.http_status)
         try:
             return await super().call_tool(name, arguments)
         except ToolError as exc:

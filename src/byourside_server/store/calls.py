@@ -14,9 +14,10 @@ import base64
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence
 
+import structlog
 from sqlalchemy import and_, delete, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,14 +30,19 @@ from byourside_server.errors import (
     NotFound,
     OverMinuteCap,
     RateLimited,
+    StoreUnavailable,
 )
+from byourside_server.guardrails.text import possible_id, scrub
 from byourside_server.store import schema as t
 from byourside_server.store.database import Database
 from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, notify
 from byourside_server.store.records import Account, CallRecord, call_from_row
 from byourside_server.webhooks.events import enqueue_for_transition
 
+log = structlog.get_logger(__name__)
+
 IDEMPOTENCY_TTL = timedelta(hours=24)
+MAX_CURSOR_CHARS = 200  # ours are about 80
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _CONCURRENCY_RETRY_AFTER_SECONDS = 5
 
@@ -99,14 +105,18 @@ def encode_cursor(call: CallRecord) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """(created_at in UTC, call id) of a cursor; ``invalid_request`` for anything this server
+    cannot have issued, including dates that overflow in UTC and ids that cannot exist."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if len(cursor) > MAX_CURSOR_CHARS or not cursor.isascii():
+            raise ValueError
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
         stamp, call_id = raw.split("|", 1)
         when = datetime.fromisoformat(stamp)
-        if when.tzinfo is None or not call_id:
+        if when.tzinfo is None or not possible_id(call_id):
             raise ValueError
-        return when, call_id
-    except (ValueError, UnicodeDecodeError) as exc:
+        return when.astimezone(timezone.utc), call_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise InvalidRequest("'cursor' is not a cursor this server issued; pass nextCursor back unchanged.") from exc
 
 
@@ -114,6 +124,7 @@ class CallRepo:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._unreapable: set[str] = set()  # calls the reaper failed to move (already logged)
 
     # API side
 
@@ -238,6 +249,8 @@ class CallRepo:
         return max(1, min(max_duration, remaining))
 
     async def get(self, account_id: str, call_id: str) -> CallRecord:
+        if not possible_id(call_id):
+            raise NotFound()
         async with self.db.read() as conn:
             row = (
                 await conn.execute(select(t.calls).where(and_(t.calls.c.id == call_id, t.calls.c.account_id == account_id)))
@@ -261,6 +274,8 @@ class CallRepo:
         return CallMetrics(dict(active), dict(ended), [r for r in latencies if isinstance(r, dict)])
 
     async def get_any(self, call_id: str) -> CallRecord | None:
+        if not possible_id(call_id):
+            return None
         async with self.db.read() as conn:
             row = (await conn.execute(select(t.calls).where(t.calls.c.id == call_id))).mappings().first()
         return call_from_row(row) if row else None
@@ -284,6 +299,8 @@ class CallRepo:
 
     async def request_cancel(self, account_id: str, call_id: str) -> CallRecord:
         """Queued calls end at once; dialling or live ones are flagged for their worker."""
+        if not possible_id(call_id):
+            raise NotFound()
         now = self.clock.now()
         c = t.calls.c
         async with self.db.write() as conn:
@@ -365,16 +382,18 @@ class CallRepo:
             )
 
     async def finish(self, call_id: str, worker_id: str, outcome: CallOutcome) -> bool:
+        # Words and values come from speech recognition and models, not a validated request:
+        # ``scrub`` keeps NUL, lone surrogates and NaN from making the final write fail.
         values: dict[str, Any] = {
-            "end_reason": outcome.end_reason,
-            "summary": outcome.summary,
-            "extracted": dict(outcome.extracted) if outcome.extracted is not None else None,
-            "turns": [turn.to_json() for turn in outcome.turns] if outcome.turns is not None else None,
+            "end_reason": scrub(outcome.end_reason),
+            "summary": scrub(outcome.summary),
+            "extracted": scrub(dict(outcome.extracted)) if outcome.extracted is not None else None,
+            "turns": scrub([turn.to_json() for turn in outcome.turns]) if outcome.turns is not None else None,
             "objective_met": outcome.objective_met,
             "duration_seconds": outcome.duration_seconds,
             "recording_path": outcome.recording_path,
-            "evidence": dict(outcome.evidence) if outcome.evidence is not None else None,
-            "latency": outcome.latency if outcome.latency is not None else null(),  # SQL NULL, not JSON null
+            "evidence": scrub(dict(outcome.evidence)) if outcome.evidence is not None else None,
+            "latency": scrub(outcome.latency) if outcome.latency is not None else null(),  # SQL NULL, not JSON null
             "ended_at": self.clock.now(),
             "lease_owner": None,
             "lease_expires_at": None,
@@ -396,7 +415,7 @@ class CallRepo:
             await conn.execute(
                 update(t.calls)
                 .where(and_(c.id == call_id, c.lease_owner == worker_id, c.status == CallStatus.IN_PROGRESS.value))
-                .values(turns=[turn.to_json() for turn in turns])
+                .values(turns=scrub([turn.to_json() for turn in turns]))
             )
 
     async def release(self, call_id: str, worker_id: str) -> None:
@@ -428,10 +447,15 @@ class CallRepo:
         return set(call_ids) - held, canceled
 
     async def reap_expired(self) -> list[str]:
-        """Fail dialled calls whose worker vanished (lease expired). Undialled ones simply become claimable."""
+        """Fail dialled calls whose worker vanished (lease expired). Undialled ones simply become claimable.
+
+        Each call is failed in its own transaction: a call whose transition fails (a row
+        no status change can be written for) is logged by id and skipped, never blocking
+        the others, and tried again next round. An outage stops the round (``StoreUnavailable``).
+        """
         now = self.clock.now()
         c = t.calls.c
-        async with self.db.write() as conn:
+        async with self.db.read() as conn:
             ids = (
                 await conn.execute(
                     select(c.id).where(
@@ -442,18 +466,27 @@ class CallRepo:
                     )
                 )
             ).scalars().all()
-            reaped = []
-            for call_id in ids:
-                values = {"end_reason": "worker_lost", "ended_at": now, "lease_owner": None, "lease_expires_at": None}
-                if await self._transition(
-                    conn,
-                    call_id,
-                    CallStatus.FAILED,
-                    values,
-                    from_statuses=[CallStatus.DIALING, CallStatus.IN_PROGRESS],
-                    extra_where=[c.lease_expires_at < now],
-                ):
-                    reaped.append(call_id)
+        reaped = []
+        for call_id in ids:
+            values = {"end_reason": "worker_lost", "ended_at": now, "lease_owner": None, "lease_expires_at": None}
+            try:
+                async with self.db.write() as conn:
+                    # Conditional on the lease still being expired: a call picked up meanwhile is left alone.
+                    if await self._transition(
+                        conn,
+                        call_id,
+                        CallStatus.FAILED,
+                        values,
+                        from_statuses=[CallStatus.DIALING, CallStatus.IN_PROGRESS],
+                        extra_where=[c.lease_expires_at < now],
+                    ):
+                        reaped.append(call_id)
+            except StoreUnavailable:
+                raise
+            except Exception:  # noqa: BLE001  (one bad row must not stop the rest)
+                if call_id not in self._unreapable:  # retried every heartbeat; logged once per process
+                    self._unreapable.add(call_id)
+                    log.exception("call_reap_failed", call_id=call_id)
         return reaped
 
     async def events(self, call_id: str) -> list[tuple[str, str, datetime]]:

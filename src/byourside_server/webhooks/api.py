@@ -21,6 +21,7 @@ from byourside_server.api.openapi import ERROR_RESPONSES
 from byourside_server.api.requests import parse_body
 from byourside_server.errors import InvalidRequest
 from byourside_server.guardrails.webhook_urls import check_webhook_url, system_resolver
+from byourside_server.placement import check_sendable_url
 from byourside_server.services import Services
 from byourside_server.webhooks.delivery import build_sender, signed_headers
 from byourside_server.webhooks.events import PING, build_payload, new_event_id
@@ -52,6 +53,7 @@ def mount_webhook_routes(
         url = body.get("url")
         if not isinstance(url, str) or not url.strip() or len(url) > _MAX_URL:
             raise InvalidRequest(f"'url' must be a string of 1-{_MAX_URL} characters.")
+        check_sendable_url(url)
         resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
         await check_webhook_url(
             url, allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private, resolver=resolver

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from byourside_server.api.serialize import call_to_json, iso
+from byourside_server.api.serialize import call_to_json, iso, json_text
 from byourside_server.domain import CallStatus
 from byourside_server.store import schema as t
 from byourside_server.store.notify import notify
@@ -53,7 +53,7 @@ def build_payload(event: str, event_id: str, when: datetime, call: Mapping[str, 
     """
     body: dict[str, Any] = dict(call or {})
     body.update({"event": event, "eventId": event_id, "timestamp": iso(when)})
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return json_text(body)  # never fails on what a row holds, so the status change it rides with cannot
 
 
 def _capped_payload(event: str, event_id: str, when: datetime, call: dict[str, Any]) -> str:
@@ -77,7 +77,7 @@ def absolute_body(payload: str, base_url: str) -> bytes:
     recording = body.get("recordingUrl")
     if isinstance(recording, str) and recording.startswith("/"):
         body["recordingUrl"] = base_url.rstrip("/") + recording
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return json_text(body).encode()
     return payload.encode()
 
 

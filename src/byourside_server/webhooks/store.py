@@ -20,6 +20,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from byourside_server.api.serialize import iso
 from byourside_server.clock import Clock
 from byourside_server.errors import NotFound
+from byourside_server.guardrails.text import possible_id
 from byourside_server.store import schema as t
 from byourside_server.store.accounts import new_webhook_secret
 from byourside_server.store.database import Database
@@ -197,6 +198,8 @@ class WebhookRepo:
 
     async def list_for_call(self, account_id: str, call_id: str) -> list[dict[str, Any]]:
         """Every event of the call with its attempts (404 for another account's call)."""
+        if not possible_id(call_id):
+            raise NotFound()
         d = t.webhook_deliveries.c
         w = t.webhook_attempts.c
         async with self.db.read() as conn:
