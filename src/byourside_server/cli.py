@@ -55,6 +55,7 @@ async def _with_store(settings: Settings, work: Callable[[Any], Awaitable[int | 
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from byourside_server.server import bootstrap_default_account, prepare, print_err, run_server
 
+    settings.create_data_dir()
     services = await prepare(settings)
     if await bootstrap_default_account(services):
         print_err("Created account 'default' with a simulator caller ID.")
@@ -68,6 +69,7 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from byourside_server.server import prepare, print_err, run_worker_only
 
+    settings.create_data_dir()
     services = await prepare(settings)
     print_err(f"byourside worker: telephony={settings.telephony}, brain={settings.effective_brain}, concurrency={settings.workers}")
     await run_worker_only(services)

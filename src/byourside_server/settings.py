@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     # Where things live
     data_dir: Path = Path(".byourside")
     database_url: str | None = None  # default: sqlite+aiosqlite:///<data_dir>/byourside.db
+    # A database that stops answering fails a request with 503 store_error within about these.
+    db_connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    db_statement_timeout_seconds: float = Field(5.0, gt=0, le=3600)
 
     # HTTP server
     host: str = "127.0.0.1"
@@ -33,6 +36,8 @@ class Settings(BaseSettings):
     lease_seconds: float = 15.0
     heartbeat_seconds: float = 3.0
     poll_seconds: float = 0.5
+    # How long a call in hand keeps retrying a status write while the database is unreachable.
+    call_write_retry_seconds: float = Field(600.0, ge=0)
 
     # Calls
     max_duration_seconds: int = Field(600, ge=10, le=14_400)
@@ -112,6 +117,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'byourside.db').resolve()}"
+
+    def create_data_dir(self) -> Path:
+        """The data directory, created owner-only (0700) when missing: it holds the SQLite store,
+        the recording-link signing key and call recordings."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.data_dir
 
     @property
     def effective_public_base_url(self) -> str:

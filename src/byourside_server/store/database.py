@@ -9,6 +9,7 @@ plain one. Connectivity failures surface as ``StoreUnavailable`` (503
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -28,6 +29,13 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # skip importing Alembic when the schema is already current.
 SCHEMA_HEAD = "0005"
 _OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError)
+# PostgreSQL SQLSTATEs that mean "the store cannot serve now", not "this request is wrong":
+# class 08 (connection exceptions), class 57 (statement timeout or cancel, shutdown, starting up),
+# 53300 (too many connections).
+_OUTAGE_SQLSTATE_PREFIXES = ("08", "57", "53300")
+# The client gives up on a statement this long after the server should have cancelled it itself,
+# so a live but slow server answers with its own clean error and only a frozen one hits the client timeout.
+_CLIENT_TIMEOUT_MARGIN_SECONDS = 1.0
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -35,7 +43,10 @@ def _is_outage(exc: BaseException) -> bool:
         return False
     if isinstance(exc, _OUTAGE_ERRORS):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return bool(exc.connection_invalidated) or sqlstate.startswith(_OUTAGE_SQLSTATE_PREFIXES)
 
 
 class Database:
@@ -102,6 +113,8 @@ class Database:
         try:
             async with self._write_engine.begin() as conn:
                 if not self.is_sqlite:
+                    # A migration may outlast the statement timeout meant for requests.
+                    await conn.execute(text("SET LOCAL statement_timeout = 0"))
                     # One migrator at a time across processes; released at commit.
                     await conn.execute(text("SELECT pg_advisory_xact_lock(7310561)"))
                 await conn.run_sync(_run_alembic_upgrade)
@@ -124,29 +137,54 @@ def _run_alembic_upgrade(sync_conn) -> None:  # noqa: ANN001
     command.upgrade(cfg, "head")
 
 
-def open_database(url: str) -> Database:
-    """Create the engine for ``url`` (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``)."""
+def open_database(url: str, *, connect_timeout_seconds: float = 5.0, statement_timeout_seconds: float = 5.0) -> Database:
+    """Create the engine for ``url`` (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``).
+
+    The timeouts make an unreachable or frozen database answer ``StoreUnavailable`` within seconds:
+    ``connect_timeout_seconds`` bounds opening a connection and waiting for a pooled one;
+    ``statement_timeout_seconds`` bounds one statement (PostgreSQL cancels it server-side, the client
+    gives up shortly after) and, on SQLite, waiting for another process's write lock.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        _install_sqlite_hooks(engine)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _create_private_sqlite_file(Path(path))
+        # hide_parameters: driver errors would otherwise carry the bound values (numbers, objectives).
+        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": statement_timeout_seconds})
+        _install_sqlite_hooks(engine, busy_timeout_ms=round(statement_timeout_seconds * 1000))
     elif url.startswith("postgresql"):
         engine = create_async_engine(
             url,
+            hide_parameters=True,
             pool_size=10,
             max_overflow=10,
-            pool_timeout=5,
+            pool_timeout=connect_timeout_seconds,
             pool_pre_ping=True,
-            connect_args={"timeout": 5, "command_timeout": 30},
+            connect_args={
+                "timeout": connect_timeout_seconds,
+                "command_timeout": statement_timeout_seconds + _CLIENT_TIMEOUT_MARGIN_SECONDS,
+                "server_settings": {"statement_timeout": str(round(statement_timeout_seconds * 1000))},
+            },
         )
     else:
         raise ValueError("BYS_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
     return Database(engine)
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _create_private_sqlite_file(path: Path) -> None:
+    """The database holds webhook secrets and key hashes: a missing directory is created 0700 and
+    the file (and its -wal/-shm, which SQLite creates with the file's mode) is owner-only."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -156,7 +194,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

@@ -7,6 +7,7 @@ buffered by the ``wave`` module; the file is valid once ``close`` has run.
 
 from __future__ import annotations
 
+import os
 import wave
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from byourside_server.voice.audio import TELEPHONE_RATE
 
 class StereoRecorder:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Recordings are personal data: owner-only directory and files.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
-        self._wav = wave.open(str(path), "wb")
+        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(2)
         self._wav.setsampwidth(2)
         self._wav.setframerate(TELEPHONE_RATE)
@@ -36,6 +39,7 @@ class StereoRecorder:
         if not self.closed:
             self.closed = True
             self._wav.close()
+            self._file.close()  # wave leaves a file object it did not open to its owner
 
 
 def read_stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
