@@ -46,7 +46,11 @@ class Services:
 
 def build_services(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Services:
     clock = clock or SystemClock()
-    db = db or open_database(settings.effective_database_url)
+    db = db or open_database(
+        settings.effective_database_url,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        statement_timeout_seconds=settings.db_statement_timeout_seconds,
+    )
     policy = DestinationPolicy(
         allowed_regions=settings.allowed_region_set,
         irsf_prefixes=load_irsf_prefixes(settings.irsf_extra_file),

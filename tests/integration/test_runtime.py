@@ -158,8 +158,9 @@ async def test_dialled_call_of_a_lost_worker_fails_and_is_never_redialled(fast_s
     assert claimed.id == call_id
     assert await services.calls.mark_dialing(call_id, "ghost")
     telephony = FakeTelephony()
+    # A worker reaps only after reaching the store for a whole lease, so allow for that.
     async with running(make_worker(services, telephony, EchoBrain())):
-        call = await wait_for_status(services, account, call_id, {"failed"})
+        call = await wait_for_status(services, account, call_id, {"failed"}, timeout=40.0)
     assert call.end_reason == "worker_lost"
     assert telephony.dials[call_id] == 0
     # The ghost waking up later cannot write over the outcome.
@@ -173,7 +174,7 @@ async def test_undialled_call_of_a_lost_worker_is_requeued_and_dialled_once(fast
     assert (await services.calls.claim_next("ghost", lease_seconds=0.3)).id == call_id
     telephony = FakeTelephony()
     async with running(make_worker(services, telephony, EchoBrain())):
-        await wait_for_status(services, account, call_id, {"completed"})
+        await wait_for_status(services, account, call_id, {"completed"}, timeout=40.0)
     assert telephony.dials[call_id] == 1
     assert not await services.calls.mark_dialing(call_id, "ghost")
 

@@ -2,19 +2,26 @@
 
 The only place that composes telephony and the brain. Status changes go
 through the store's conditional transitions; a cancel request or a lost lease
-stops the call wherever it is.
+stops the call wherever it is. A status write that meets a database outage is
+retried (``StoreRetry``) instead of dropping the call: every write is
+conditional on this worker's lease, so a retry cannot act on a call another
+worker has taken over, and the conversation never waits for the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 import structlog
 
 from byourside_server.agent.base import CALLEE_HUNG_UP, Brain, ConversationEnd
-from byourside_server.domain import CallStatus, CallTask
+from byourside_server.clock import Clock, SystemClock
+from byourside_server.domain import CallStatus, CallTask, Turn
+from byourside_server.errors import StoreUnavailable
 from byourside_server.store.calls import CallOutcome, CallRepo
 from byourside_server.store.records import Account, CallRecord
 from byourside_server.telephony.base import CalleeHungUp, DialOutcome, DialRequest, DialResult, Telephony
@@ -34,6 +41,9 @@ _DIAL_STATUS = {
 }
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class SessionDeps:
     calls: CallRepo
@@ -42,12 +52,110 @@ class SessionDeps:
     ring_timeout_seconds: float
 
 
+@dataclass(frozen=True)
+class StoreRetry:
+    """How a call in hand retries a store write that meets an outage (``StoreUnavailable``).
+
+    Capped exponential back-off with jitter on the injected clock, for up to
+    ``give_up_after_seconds`` (then the outage is raised). The worker cancels the
+    session sooner if a heartbeat finds its lease taken.
+    """
+
+    clock: Clock = field(default_factory=SystemClock)
+    give_up_after_seconds: float = 600.0
+    first_delay_seconds: float = 0.1
+    max_delay_seconds: float = 3.0
+    jitter: float = 0.25  # each delay is shortened by up to this fraction, so workers do not retry in step
+
+    def delay(self, attempt: int) -> float:
+        capped = min(self.max_delay_seconds, self.first_delay_seconds * 2 ** min(attempt, 32))
+        return capped * (1 - random.uniform(0, self.jitter))
+
+    async def run(self, write: Callable[[], Awaitable[T]], *, what: str, call_id: str) -> T:
+        started = self.clock.monotonic()
+        attempt = 0
+        while True:
+            try:
+                result = await write()
+            except StoreUnavailable:
+                waited = self.clock.monotonic() - started
+                if waited >= self.give_up_after_seconds:
+                    raise
+                if attempt == 0:
+                    log.warning("store_write_retrying", call_id=call_id, write=what)
+                await self.clock.sleep(min(self.delay(attempt), self.give_up_after_seconds - waited))
+                attempt += 1
+                continue
+            if attempt:
+                log.info("store_write_recovered", call_id=call_id, write=what, attempts=attempt + 1)
+            return result
+
+
+class LiveTranscript:
+    """Keeps the transcript so far in the store for clients following a live call.
+
+    It never holds up the conversation: one background task writes the newest
+    turns, and while the store is down it retries with the newest snapshot, so
+    turns said meanwhile are written together once it is back. Best effort: the
+    final transcript is part of the call's outcome.
+    """
+
+    def __init__(self, save: Callable[[Sequence[Turn]], Awaitable[None]], retry: StoreRetry, call_id: str,
+                 after: asyncio.Future) -> None:
+        self._save = save
+        self._retry = retry
+        self._call_id = call_id
+        self._after = after  # the in_progress write: live turns are only stored on a live call
+        self._latest: Sequence[Turn] = ()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._saving: asyncio.Future | None = None
+        self._task = asyncio.create_task(self._write_loop())
+
+    async def update(self, turns: Sequence[Turn]) -> None:
+        self._latest = turns
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop writing; a write already sent is let finish rather than cut off inside its transaction."""
+        self._closed = True
+        if self._saving is not None:
+            await asyncio.wait({self._saving})
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def _write_loop(self) -> None:
+        await asyncio.wait({self._after})
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._retry.run(self._write_latest, what="save_live_turns", call_id=self._call_id)
+            except Exception:  # noqa: BLE001 - a live transcript is best effort; the final one is in the outcome
+                log.warning("live_turns_not_saved", call_id=self._call_id)
+
+    async def _write_latest(self) -> None:
+        if self._closed:
+            return
+        self._saving = asyncio.ensure_future(self._save(self._latest))
+        try:
+            await asyncio.shield(self._saving)
+        finally:
+            self._saving = None
+
+
 class CallSession:
-    def __init__(self, deps: SessionDeps, call: CallRecord, account: Account, worker_id: str) -> None:
+    def __init__(
+        self, deps: SessionDeps, call: CallRecord, account: Account, worker_id: str, retry: StoreRetry | None = None
+    ) -> None:
         self.deps = deps
         self.call = call
         self.account = account
         self.worker_id = worker_id
+        self.retry = retry or StoreRetry()
         self.cancel_requested = asyncio.Event()
 
     def _task(self) -> CallTask:
@@ -67,10 +175,23 @@ class CallSession:
             voicemail_message=c.voicemail_message,
         )
 
+    async def _write(self, what: str, write: Callable[[], Awaitable[T]]) -> T:
+        return await self.retry.run(write, what=what, call_id=self.call.id)
+
     async def run(self) -> None:
         calls, call_id = self.deps.calls, self.call.id
-        if not await calls.mark_dialing(call_id, self.worker_id):
-            await calls.release(call_id, self.worker_id)
+        try:
+            may_dial = await self._write("mark_dialing", lambda: calls.mark_dialing(call_id, self.worker_id))
+            # An attempt whose commit reached the database but whose answer was lost makes the
+            # retry answer False: the row then shows this worker's own dial start.
+            may_dial = may_dial or await self._write("read_back", self._dial_started_by_me)
+            if not may_dial:
+                await self._write("release", lambda: calls.release(call_id, self.worker_id))
+                return
+        except StoreUnavailable:
+            # Nothing was dialled. A queued call is claimed again once its lease expires; one whose
+            # dial start did commit is reaped as worker_lost, never dialled.
+            log.error("call_not_started_store_unavailable", call_id=call_id)
             return
         log.info("call_dialing", call_id=call_id)
         request = DialRequest(
@@ -98,13 +219,36 @@ class CallSession:
             return
         await self._converse(dialed)
 
+    async def _dial_started_by_me(self) -> bool:
+        now = await self.deps.calls.get_any(self.call.id)
+        return (
+            now is not None
+            and now.status is CallStatus.DIALING
+            and now.lease_owner == self.worker_id
+            and now.cancel_requested_at is None
+        )
+
     async def _converse(self, dialed: DialOutcome) -> None:
         assert dialed.line is not None
-        call_id = self.call.id
-        await self.deps.calls.mark_in_progress(call_id, self.worker_id)
+        call_id, calls = self.call.id, self.deps.calls
         log.info("call_answered", call_id=call_id)
+        # The callee is on the line: the conversation starts at once, the status write follows.
+        in_progress = asyncio.create_task(
+            self._write("mark_in_progress", lambda: calls.mark_in_progress(call_id, self.worker_id))
+        )
+        live = LiveTranscript(lambda turns: calls.save_live_turns(call_id, self.worker_id, turns), self.retry,
+                              call_id, after=in_progress)
+        try:
+            await self._converse_and_finish(dialed, in_progress, live)
+        finally:
+            await live.close()
+            in_progress.cancel()
+
+    async def _converse_and_finish(self, dialed: DialOutcome, in_progress: asyncio.Task, live: LiveTranscript) -> None:
+        assert dialed.line is not None
+        call_id = self.call.id
         task = self._task()
-        line = RecordingLine(dialed.line, task.max_duration_seconds * 1000, on_turn=self._save_live_turns)
+        line = RecordingLine(dialed.line, task.max_duration_seconds * 1000, on_turn=live.update)
         failed = False
         try:
             end = await asyncio.wait_for(
@@ -132,6 +276,10 @@ class CallSession:
             status = CallStatus.FAILED
         else:
             status = CallStatus.VOICEMAIL if end.answered_by == "voicemail" else CallStatus.COMPLETED
+        await live.close()
+        await asyncio.wait({in_progress})  # so the call's events stay in order: in_progress before the end
+        if not in_progress.cancelled() and in_progress.exception() is not None:
+            log.warning("in_progress_not_recorded", call_id=call_id, error=type(in_progress.exception()).__name__)
         await self._finish(
             CallOutcome(
                 status=status,
@@ -146,12 +294,6 @@ class CallSession:
                 latency=dialed.line.latency_report(),
             )
         )
-
-    async def _save_live_turns(self, turns) -> None:  # noqa: ANN001
-        try:
-            await self.deps.calls.save_live_turns(self.call.id, self.worker_id, turns)
-        except Exception:  # noqa: BLE001 - a live transcript is best effort; the final one is written at the end
-            log.warning("live_turns_not_saved", call_id=self.call.id)
 
     async def _until_canceled(self, work):  # noqa: ANN001, ANN202
         """Await ``work`` unless a cancel request arrives first (then None)."""
@@ -177,7 +319,21 @@ class CallSession:
             pass
 
     async def _finish(self, outcome: CallOutcome) -> None:
-        if await self.deps.calls.finish(self.call.id, self.worker_id, outcome):
-            log.info("call_ended", call_id=self.call.id, status=outcome.status.value, end_reason=outcome.end_reason)
+        calls, call_id = self.deps.calls, self.call.id
+        try:
+            recorded = await self._write("finish", lambda: calls.finish(call_id, self.worker_id, outcome))
+            # As with the dial start: a lost answer to a committed attempt makes the retry answer False.
+            recorded = recorded or await self._write("read_back", lambda: self._outcome_stored(outcome))
+        except StoreUnavailable:
+            # The outage outlasted BYS_CALL_WRITE_RETRY_SECONDS: the outcome is lost, and once the
+            # database is back and the lease expired, the call is reaped as worker_lost (never redialled).
+            log.error("call_outcome_not_saved", call_id=call_id, status=outcome.status.value)
+            return
+        if recorded:
+            log.info("call_ended", call_id=call_id, status=outcome.status.value, end_reason=outcome.end_reason)
         else:
-            log.warning("call_end_not_recorded", call_id=self.call.id, status=outcome.status.value)
+            log.warning("call_end_not_recorded", call_id=call_id, status=outcome.status.value)
+
+    async def _outcome_stored(self, outcome: CallOutcome) -> bool:
+        now = await self.deps.calls.get_any(self.call.id)
+        return now is not None and now.status is outcome.status and now.end_reason == outcome.end_reason

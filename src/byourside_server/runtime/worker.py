@@ -3,6 +3,10 @@ passes on cancel requests, and reaps calls whose worker vanished.
 
 Many workers (in many processes) can share one store: claiming is atomic, and
 a worker that loses a lease abandons that call without writing to it.
+
+A database outage stops heartbeats everywhere, so afterwards every lease looks
+expired. A worker therefore reaps only once it has reached the store for a
+whole lease period: the workers still holding those calls renew them first.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import uuid
 
 import structlog
 
-from byourside_server.runtime.session import CallSession, SessionDeps
+from byourside_server.runtime.session import CallSession, SessionDeps, StoreRetry
 from byourside_server.services import Services
 from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, asyncpg_dsn, listen_forever
 from byourside_server.errors import StoreUnavailable
@@ -34,6 +38,14 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.sessions: dict[str, tuple[CallSession, asyncio.Task]] = {}
         self._stopping = asyncio.Event()
+        self._store_reachable_since: float | None = None  # on the clock's monotonic scale; None: not (yet) seen
+        self._store_down = False
+        settings = services.settings
+        self.store_retry = StoreRetry(
+            clock=services.clock,
+            give_up_after_seconds=settings.call_write_retry_seconds,
+            max_delay_seconds=max(0.1, settings.heartbeat_seconds),  # retry at least as often as the heartbeat
+        )
 
     async def run(self) -> None:
         """Run until ``stop()``; then wait for the calls in hand to finish."""
@@ -85,7 +97,7 @@ class Worker:
         if account is None:  # cannot happen with foreign keys; never dial without an account
             await self.services.calls.release(call.id, self.worker_id)
             return False
-        session = CallSession(self.deps, call, account, self.worker_id)
+        session = CallSession(self.deps, call, account, self.worker_id, retry=self.store_retry)
         task = asyncio.create_task(self._run_session(session), name=f"call-{call.id}")
         self.sessions[call.id] = (session, task)
         return True
@@ -112,13 +124,29 @@ class Worker:
                 pass
             try:
                 await self._heartbeat()
+                if not await self._store_steady():
+                    continue
                 reaped = await self.services.calls.reap_expired()
                 for call_id in reaped:
                     log.warning("call_reaped_worker_lost", call_id=call_id)
             except StoreUnavailable:
-                log.warning("heartbeat_store_unavailable", worker_id=self.worker_id)
+                if not self._store_down:
+                    log.warning("heartbeat_store_unavailable", worker_id=self.worker_id)
+                self._store_down, self._store_reachable_since = True, None
             except Exception:
                 log.exception("upkeep_error", worker_id=self.worker_id)
+
+    async def _store_steady(self) -> bool:
+        """Whether expired leases may be reaped: this worker has reached the store for a whole lease period."""
+        clock = self.services.clock
+        if self._store_reachable_since is None:
+            if not await self.services.db.ping():
+                raise StoreUnavailable()
+            self._store_reachable_since = clock.monotonic()
+            if self._store_down:
+                log.info("store_reachable_again", worker_id=self.worker_id)
+                self._store_down = False
+        return clock.monotonic() - self._store_reachable_since >= self.services.settings.lease_seconds
 
     async def _heartbeat(self) -> None:
         ids = list(self.sessions)
