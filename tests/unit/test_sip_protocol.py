@@ -137,3 +137,20 @@ def test_rtp_parsing():
 def test_the_transport_comes_from_the_setting_else_the_trunk_uri(trunk_uri, transport, expected, sips):
     config = SipConfig(trunk_uri=trunk_uri, transport=transport)
     assert (config.selected_transport, config.sips) == (expected, sips)
+
+
+@pytest.mark.parametrize("number", ["²", "١٢", "9" * 5000, "+1"])
+def test_numbers_a_peer_writes_in_other_digits_or_at_length_are_parse_errors(number):
+    request = (
+        "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCall-ID: c\r\n"
+        f"CSeq: {number} INVITE\r\nContent-Length: {number}\r\n\r\nbody"
+    ).encode()
+    message = parse(request)
+    assert message.body == b"body"  # an unreadable Content-Length is ignored, never raised past the parser
+    with pytest.raises(SipParseError):
+        message.cseq
+    with pytest.raises(SipParseError):
+        parse(f"SIP/2.0 {number} OK\r\nCSeq: 1 INVITE\r\n\r\n".encode())
+    with pytest.raises(sdp.SdpError):
+        sdp.parse_answer(ANSWER.replace(b"40000", number.encode()))
+    assert sdp.parse_answer(ANSWER.replace(b"RTP/AVP 8 96", f"RTP/AVP 8 96 {number}".encode())).port == 40000

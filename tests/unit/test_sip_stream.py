@@ -60,6 +60,8 @@ def test_a_message_without_content_length_has_no_body():
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not SIP: rejected at the first line
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello on a TCP port: no line end needed
     OPTIONS.replace(b"Content-Length: 0", b"Content-Length: ten"),
+    OPTIONS.replace(b"Content-Length: 0", "Content-Length: ²".encode()),
+    OPTIONS.replace(b"Content-Length: 0", b"Content-Length: " + b"9" * 5000),
     OPTIONS.replace(b"Content-Length: 0", b"Content-Length: " + str(MAX_MESSAGE_BYTES).encode()),
 ])
 def test_a_stream_that_is_not_sip_raises_instead_of_waiting(garbage):

@@ -23,6 +23,16 @@ CANONICAL = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cs
 MAGIC_COOKIE = "z9hG4bK"
 
 
+def ascii_number(text: str, max_digits: int = 10) -> int | None:
+    """``text`` as a non-negative integer of ASCII digits only, or None.
+
+    ``str.isdigit`` also accepts digits such as "\u00b2" that ``int`` refuses, and
+    ``int`` refuses more than 4,300 digits: a peer's text must never raise past the parser."""
+    if not text or len(text) > max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 class SipParseError(ValueError):
     pass
 
@@ -73,9 +83,10 @@ class SipMessage:
     def cseq(self) -> tuple[int, str]:
         raw = self.get("cseq") or ""
         parts = raw.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        number = ascii_number(parts[0]) if len(parts) == 2 else None
+        if number is None:
             raise SipParseError("bad CSeq")
-        return int(parts[0]), parts[1].upper()
+        return number, parts[1].upper()
 
     @property
     def branch(self) -> str | None:
@@ -117,9 +128,10 @@ def parse(data: bytes) -> SipMessage:
     first = raw_lines[0].split(" ", 2)
     msg = SipMessage()
     if first[0] == "SIP/2.0":
-        if len(first) < 2 or not first[1].isdigit():
+        status = ascii_number(first[1], max_digits=3) if len(first) >= 2 else None
+        if status is None:
             raise SipParseError("bad status line")
-        msg.status, msg.reason = int(first[1]), first[2] if len(first) > 2 else ""
+        msg.status, msg.reason = status, first[2] if len(first) > 2 else ""
     elif len(first) == 3 and first[2] == "SIP/2.0":
         msg.method, msg.uri = first[0].upper(), first[1]
     else:
@@ -130,8 +142,8 @@ def parse(data: bytes) -> SipMessage:
             raise SipParseError("bad header")
         key = name.strip().lower()
         msg.headers.append((COMPACT.get(key, key), value.strip()))
-    length = msg.get("content-length")
-    msg.body = body[: int(length)] if length and length.isdigit() else body
+    length = ascii_number(msg.get("content-length") or "")
+    msg.body = body[:length] if length is not None else body
     return msg
 
 

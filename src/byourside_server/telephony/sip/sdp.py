@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from byourside_server.telephony.sip.message import ascii_number
+
 TELEPHONE_EVENT_PT = 101
 
 
@@ -77,14 +79,15 @@ def parse_answer(body: bytes) -> MediaAnswer:
             fields = line[2:].split()
             in_audio = fields[0] == "audio" and port is None
             if in_audio:
-                if len(fields) < 4 or not fields[1].isdigit():
+                port = ascii_number(fields[1], max_digits=5) if len(fields) >= 4 else None
+                if port is None:
                     raise SdpError("bad m= line")
-                port = int(fields[1])
-                pts = [int(pt) for pt in fields[3:] if pt.isdigit()]
+                pts = [pt for pt in (ascii_number(f, max_digits=3) for f in fields[3:]) if pt is not None]
         elif line.startswith("a=rtpmap:") and in_audio:
             pt, _, encoding = line[len("a=rtpmap:"):].partition(" ")
-            if pt.isdigit():
-                rtpmap[int(pt)] = encoding.split("/")[0].lower()
+            number = ascii_number(pt, max_digits=3)
+            if number is not None:
+                rtpmap[number] = encoding.split("/")[0].lower()
     host = media_host or session_host
     if port is None or host is None:
         raise SdpError("answer has no audio stream")

@@ -23,7 +23,7 @@ import ssl
 
 import structlog
 
-from byourside_server.telephony.sip.message import SipParseError, parse
+from byourside_server.telephony.sip.message import SipParseError, ascii_number, parse
 from byourside_server.telephony.sip.transport import Address, Receiver
 
 log = structlog.get_logger(__name__)
@@ -43,10 +43,10 @@ def content_length(head: bytes) -> int:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() in (b"content-length", b"l"):
-            value = value.strip()
-            if not value.isdigit():
+            length = ascii_number(value.strip().decode("ascii", "replace"))
+            if length is None:
                 raise FramingError("bad Content-Length")
-            return int(value)
+            return length
     return 0
 
 
