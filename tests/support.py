@@ -13,7 +13,8 @@ from byourside_server.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("BYS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TABLES = ["call_events", "idempotency_keys", "phone_numbers", "calls", "api_keys", "accounts"]
+TABLES = ["call_events", "idempotency_keys", "phone_numbers", "calls", "api_keys", "accounts",
+          "dashboard_sign_in_failures"]
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:

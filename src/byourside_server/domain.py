@@ -39,6 +39,42 @@ def can_transition(current: CallStatus, new: CallStatus) -> bool:
     return _RANK[new] > _RANK[current]
 
 
+class EndReason(enum.StrEnum):
+    """Why a call ended: the call object's ``endReason`` (docs/api.md).
+
+    A ``StrEnum``, so a member compares equal to, and prints as, its wire value. Failures
+    of one part are ``error:<token>``: the named ones below, or ``EndReason.error(token)``
+    for a carrier's own token (e.g. ``error:sip_timeout``).
+    """
+
+    # Reported by a brain
+    OBJECTIVE_MET = "objective_met"
+    OBJECTIVE_UNREACHABLE = "objective_unreachable"
+    CALLEE_HUNG_UP = "callee_hung_up"
+    NO_RESPONSE = "no_response"
+    VOICEMAIL = "voicemail"
+    # Decided by the runtime, the carrier or the store
+    MAX_DURATION = "max_duration"
+    CANCELED = "canceled"
+    WORKER_LOST = "worker_lost"  # the worker holding the call vanished after dialling began
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    DECLINED = "declined"
+    ERROR_CARRIER = "error:carrier"
+    ERROR_DIAL = "error:dial"
+    ERROR_AGENT = "error:agent"
+    ERROR_LLM_UNAVAILABLE = "error:llm_unavailable"
+
+    @staticmethod
+    def error(token: str) -> str:
+        """``error:<token>``: a failure named by the part that failed."""
+        return f"error:{token}"
+
+
+# The per-turn stages of a call's ``latency`` report, as keys of its JSON (voice/latency.py writes it).
+LATENCY_STAGES: tuple[str, ...] = ("endpointingMs", "sttMs", "llmFirstTokenMs", "ttsFirstAudioMs", "totalMs")
+
+
 FieldType = Literal["string", "boolean", "number"]
 FIELD_TYPES: tuple[str, ...] = ("string", "boolean", "number")
 
@@ -66,9 +102,14 @@ class Turn:
     text: str
     start_ms: int
     end_ms: int
+    interrupted: bool = False  # (ext) an agent turn the callee cut short: ``text`` is only what they heard
 
     def to_json(self) -> dict[str, Any]:
-        return {"speaker": self.speaker, "text": self.text, "startMs": self.start_ms, "endMs": self.end_ms}
+        shown: dict[str, Any] = {"speaker": self.speaker, "text": self.text, "startMs": self.start_ms,
+                                 "endMs": self.end_ms}
+        if self.interrupted:
+            shown["interrupted"] = True
+        return shown
 
 
 def transcript_text(turns: list[Turn] | tuple[Turn, ...]) -> str:

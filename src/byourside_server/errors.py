@@ -8,6 +8,13 @@ phone numbers or objectives.
 from __future__ import annotations
 
 
+class CliError(Exception):
+    """A command's user-facing error (``byourside ...``): printed without a traceback, exit code 1.
+
+    Here rather than in cli/ so code a command calls (e.g. ``evals.runner.run_cli``) can raise it
+    without importing the command line back."""
+
+
 class ApiError(Exception):
     """An error with a stable wire token and HTTP status."""
 

@@ -9,21 +9,40 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import httpx
 
-from byourside_server.api.requests import CallRequest
-from byourside_server.api.serialize import created_response
+from byourside_server.domain import FieldSpec
 from byourside_server.errors import CallerIdNotOwned, InvalidWebhookUrl
 from byourside_server.guardrails.numbers import check_destination
 from byourside_server.guardrails.webhook_urls import check_webhook_url
 from byourside_server.services import Services
-from byourside_server.store.calls import Created, NewCall
+from byourside_server.store.call_types import Created, NewCall
 from byourside_server.store.records import Account, ApiKeyRecord
+from byourside_server.wire import created_response
 
 _HEBREW = re.compile(r"[\u0590-\u05FF]")
 _ENGLISH_BY_REGION = {"US": "en-US", "CA": "en-CA", "GB": "en-GB", "AU": "en-AU", "NZ": "en-NZ"}
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """What a client asks for, already validated by an edge (api/requests.py for HTTP, the MCP
+    tools): ``to`` and ``caller_id`` in E.164, text within its limits, the language normalised."""
+
+    to: str
+    objective: str
+    context: str | None
+    fields: tuple[FieldSpec, ...]
+    webhook_url: str | None
+    caller_id: str | None
+    voice: str | None
+    language: str | None  # normalised BCP-47 tag, "auto", or None (infer)
+    max_duration_seconds: int | None
+    metadata: Mapping[str, str]
+    voicemail_message: str | None = None  # (ext) left after the tone when voicemail answers
 
 
 def check_sendable_url(url: str) -> None:

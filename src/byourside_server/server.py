@@ -49,6 +49,7 @@ def build_worker(services: Services) -> Worker:
         telephony=build_telephony(settings, services.clock),
         brain=build_brain(settings),
         ring_timeout_seconds=settings.ring_timeout_seconds,
+        recordings=services.recordings,
     )
     return Worker(services, deps, concurrency=settings.workers)
 

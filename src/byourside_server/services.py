@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 from byourside_server.clock import Clock, SystemClock
 from byourside_server.guardrails.numbers import DestinationPolicy, load_irsf_prefixes
+from byourside_server.recordings import RecordingStore, build_recording_store
 from byourside_server.settings import Settings
 from byourside_server.store.accounts import AccountRepo, Limits
 from byourside_server.store.calls import CallRepo
 from byourside_server.store.database import Database, open_database
+from byourside_server.webhooks.events import enqueue_for_transition
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Services:
     calls: CallRepo
     destination_policy: DestinationPolicy
     signals: Signals
+    recordings: RecordingStore | None = None  # build_services always sets it (BYS_RECORDING_STORE)
 
     @property
     def default_limits(self) -> Limits:
@@ -42,6 +45,8 @@ class Services:
 
     async def aclose(self) -> None:
         await self.db.dispose()
+        if self.recordings is not None:
+            await self.recordings.aclose()
 
 
 def build_services(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Services:
@@ -60,7 +65,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
         clock=clock,
         db=db,
         accounts=AccountRepo(db, clock),
-        calls=CallRepo(db, clock),
+        # The webhook outbox rides in each status change's transaction.
+        calls=CallRepo(db, clock, on_transition=enqueue_for_transition),
         destination_policy=policy,
         signals=Signals(),
+        recordings=build_recording_store(settings),
     )

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:  # imported when first used: the API process never loads the voice engine
+    from byourside_server.telephony.sip.config import SipConfig
+    from byourside_server.voice.factory import VoiceConfig
 
 DEFAULT_REGIONS = "US,CA,GB,AU,NZ,IL"
 
@@ -29,6 +34,24 @@ class Settings(BaseSettings):
     recording_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
     metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
     metrics_window_seconds: int = Field(3600, ge=60, le=7 * 86400)  # /metrics: calls ended this recently
+
+    # Recordings (recordings/): "local" files under the data dir, or "s3" (any S3-compatible endpoint).
+    # With s3, the endpoint, bucket and both keys must be set (checked when a process starts).
+    recording_store: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None  # e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = "recordings/"  # object key: <prefix><call id>.wav
+
+    # Dashboard (/dashboard)
+    dashboard_session_hours: float = Field(12.0, gt=0, le=24 * 30)  # a sign-in lasts this long
+    dashboard_link_minutes: float = Field(30.0, gt=0, le=7 * 24 * 60)  # one-time sign-in links expire
+    # Failed sign-ins allowed per email and per client address within the window, then 429.
+    dashboard_sign_in_failures_per_email: int = Field(5, ge=1)
+    dashboard_sign_in_failures_per_ip: int = Field(20, ge=1)
+    dashboard_sign_in_window_seconds: int = Field(900, ge=1)
 
     # Workers
     workers: int = 4  # concurrent calls per worker process
@@ -85,6 +108,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = False
 
+    # The two sub-trees, ``sip`` (BYS_SIP_*) and ``voice`` (BYS_STT_*, BYS_TTS_*, BYS_VAD_*,
+    # BYS_TURN_*, BYS_BARGE_IN_*...), read the same environment when used. Overrides given
+    # here win over it, as for every other field: ``Settings(sip_overrides={"port": 5062})``.
+    sip_overrides: dict[str, Any] = Field(default_factory=dict)
+    voice_overrides: dict[str, Any] = Field(default_factory=dict)
+
     @field_validator("allowed_regions")
     @classmethod
     def _upper_regions(cls, value: str) -> str:
@@ -123,6 +152,20 @@ class Settings(BaseSettings):
         the recording-link signing key and call recordings."""
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self.data_dir
+
+    @property
+    def sip(self) -> SipConfig:
+        """The SIP trunk settings (telephony/sip/config.py): the environment, then ``sip_overrides``."""
+        from byourside_server.telephony.sip.config import SipConfig
+
+        return SipConfig(**self.sip_overrides)
+
+    @property
+    def voice(self) -> VoiceConfig:
+        """The voice engine's settings (voice/factory.py): the environment, then ``voice_overrides``."""
+        from byourside_server.voice.factory import VoiceConfig
+
+        return VoiceConfig(**self.voice_overrides)
 
     @property
     def effective_public_base_url(self) -> str:

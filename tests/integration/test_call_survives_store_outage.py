@@ -20,7 +20,7 @@ from pathlib import Path
 from byourside_server.agent.offline import OfflineBrain
 from byourside_server.api.requests import validate_call_request
 from byourside_server.clock import SystemClock
-from byourside_server.demo import DEMO_FIELDS, DEMO_OBJECTIVE
+from byourside_server.cli.demo import DEMO_FIELDS, DEMO_OBJECTIVE
 from byourside_server.domain import TERMINAL_STATUSES
 from byourside_server.placement import place_call
 from byourside_server.runtime.session import SessionDeps

@@ -19,7 +19,6 @@ from support import make_settings, new_account, open_services, running
 from webhook_receiver import Receiver, always
 
 from byourside_server.api.requests import validate_call_request
-from byourside_server.api.serialize import call_to_json
 from byourside_server.domain import CallStatus, Turn
 from byourside_server.guardrails.webhook_urls import StaticResolver
 from byourside_server.placement import place_call
@@ -28,6 +27,7 @@ from byourside_server.runtime.worker import Worker
 from byourside_server.services import build_services
 from byourside_server.store import schema as t
 from byourside_server.store.calls import CallOutcome, NewCall
+from byourside_server.store.records import call_from_row
 from byourside_server.telephony.base import DialResult
 from byourside_server.webhooks.delivery import DeliveryWorker, RetrySchedule
 from byourside_server.webhooks.events import (
@@ -37,6 +37,7 @@ from byourside_server.webhooks.events import (
 )
 from byourside_server.webhooks.sender import AttemptResult, WebhookSender
 from byourside_server.webhooks.store import WebhookRepo
+from byourside_server.wire import call_to_json
 
 FAST = RetrySchedule((0, 0.05, 0.05, 0.05), jitter=0)
 TERMINAL_EVENTS = {"call.completed", "call.no_answer", "call.voicemail", "call.declined", "call.failed"}
@@ -225,7 +226,8 @@ async def test_two_delivery_loops_never_send_the_same_attempt_twice_at_once(serv
         call_id = await _call_with_unchecked_url(services, account, receiver.url())
         async with services.db.write() as conn:
             row = (await conn.execute(select(t.calls).where(t.calls.c.id == call_id))).mappings().one()
-            event_ids = [await enqueue_for_transition(conn, row, CallStatus.COMPLETED, services.clock.now()) for _ in range(24)]
+            call = call_from_row(row)
+            event_ids = [await enqueue_for_transition(conn, call, CallStatus.COMPLETED, services.clock.now()) for _ in range(24)]
         async with AsyncExitStack() as stack:
             other = build_services(make_settings(database_url, tmp_path, webhook_poll_seconds=0.05))  # its own pool
             stack.push_async_callback(other.aclose)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from byourside_server.api.serialize import json_text
+from byourside_server.wire import json_text
 from byourside_server.errors import InvalidRequest
 from byourside_server.guardrails.text import check_json_text, parse_ascii_int, possible_id, scrub
 

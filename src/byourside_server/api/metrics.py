@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from byourside_server.domain import ACTIVE_STATUSES
-from byourside_server.store.calls import CallMetrics
-from byourside_server.voice.latency import STAGES, percentile
+from byourside_server.domain import ACTIVE_STATUSES, LATENCY_STAGES
+from byourside_server.store.call_types import CallMetrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 QUANTILES = (("0.5", 50), ("0.9", 90), ("0.99", 99))
@@ -25,6 +24,12 @@ def _samples(name: str, help_text: str, kind: str, rows: Iterable[tuple[str, flo
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
     lines += [f"{name}{labels} {_number(value)}" for labels, value in rows]
     return lines
+
+
+def percentile(values: list[int], p: float) -> int:
+    """Nearest-rank percentile of a non-empty list (the rule the per-call latency report uses)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
 def _number(value: float) -> str:
@@ -49,7 +54,7 @@ def render(metrics: CallMetrics, window_seconds: int) -> str:
                        for s in sorted(ACTIVE_STATUSES, key=lambda s: s.value)])
     lines += _samples("byourside_calls_ended", "Calls that ended in the window, by terminal status.", "gauge",
                       [(f'{{status="{status}"}}', count) for status, count in sorted(metrics.ended.items())])
-    by_stage = {STAGE_LABELS[stage]: turn_values(metrics.latencies, stage) for stage in STAGES}
+    by_stage = {STAGE_LABELS[stage]: turn_values(metrics.latencies, stage) for stage in LATENCY_STAGES}
     rows = [(f'{{stage="{label}",quantile="{q}"}}', percentile(values, p))
             for label, values in by_stage.items() if values for q, p in QUANTILES]
     lines += _samples("byourside_voice_turn_latency_ms",

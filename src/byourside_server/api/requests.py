@@ -1,4 +1,4 @@
-"""Validation of ``POST /v1/agent/calls`` bodies into a typed request.
+"""Validation of ``POST /v1/agent/calls`` bodies into placement's typed ``CallRequest``.
 
 Each problem maps to exactly one spec token. Checks run in a fixed order
 (shape, required fields, types and sizes, then formats) so the same bad body
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from byourside_server.domain import FIELD_TYPES, FieldSpec
@@ -25,6 +24,7 @@ from byourside_server.errors import (
 )
 from byourside_server.guardrails.numbers import parse_e164
 from byourside_server.guardrails.text import check_json_text
+from byourside_server.placement import CallRequest
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_OBJECTIVE = 4_000
@@ -43,21 +43,6 @@ MIN_DURATION, MAX_DURATION = 10, 14_400
 FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
 VOICE_RE = re.compile(r"[A-Za-z0-9_.:-]+")
-
-
-@dataclass(frozen=True)
-class CallRequest:
-    to: str
-    objective: str
-    context: str | None
-    fields: tuple[FieldSpec, ...]
-    webhook_url: str | None
-    caller_id: str | None
-    voice: str | None
-    language: str | None  # normalised BCP-47 tag, "auto", or None (infer)
-    max_duration_seconds: int | None
-    metadata: Mapping[str, str]
-    voicemail_message: str | None = None  # (ext) left after the tone when voicemail answers
 
 
 def _refuse_constant(name: str) -> float:

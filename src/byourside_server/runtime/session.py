@@ -18,10 +18,11 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 
 import structlog
 
-from byourside_server.agent.base import CALLEE_HUNG_UP, Brain, ConversationEnd
+from byourside_server.agent.base import Brain, ConversationEnd
 from byourside_server.clock import Clock, SystemClock
-from byourside_server.domain import CallStatus, CallTask, Turn
+from byourside_server.domain import CallStatus, CallTask, EndReason, Turn
 from byourside_server.errors import StoreUnavailable
+from byourside_server.recordings import RecordingStore, keep_recording
 from byourside_server.store.calls import CallOutcome, CallRepo
 from byourside_server.store.records import Account, CallRecord
 from byourside_server.telephony.base import CalleeHungUp, DialOutcome, DialRequest, DialResult, Telephony
@@ -34,10 +35,10 @@ TIME_UP_LINE = "I'm sorry, we've reached the time limit for this call, so I have
 WATCHDOG_GRACE_SECONDS = 60
 
 _DIAL_STATUS = {
-    DialResult.NO_ANSWER: (CallStatus.NO_ANSWER, "no_answer"),
-    DialResult.BUSY: (CallStatus.NO_ANSWER, "busy"),
-    DialResult.DECLINED: (CallStatus.DECLINED, "declined"),
-    DialResult.FAILED: (CallStatus.FAILED, "error:carrier"),
+    DialResult.NO_ANSWER: (CallStatus.NO_ANSWER, EndReason.NO_ANSWER),
+    DialResult.BUSY: (CallStatus.NO_ANSWER, EndReason.BUSY),
+    DialResult.DECLINED: (CallStatus.DECLINED, EndReason.DECLINED),
+    DialResult.FAILED: (CallStatus.FAILED, EndReason.ERROR_CARRIER),
 }
 
 
@@ -50,6 +51,7 @@ class SessionDeps:
     telephony: Telephony
     brain: Brain
     ring_timeout_seconds: float
+    recordings: RecordingStore | None = None  # None: the line's local path is stored as it is
 
 
 @dataclass(frozen=True)
@@ -206,15 +208,15 @@ class CallSession:
             dialed = await self._until_canceled(self.deps.telephony.dial(request))
         except Exception:
             log.exception("dial_error", call_id=call_id)
-            await self._finish(CallOutcome(CallStatus.FAILED, "error:dial"))
+            await self._finish(CallOutcome(CallStatus.FAILED, EndReason.ERROR_DIAL))
             return
         if dialed is None:
-            await self._finish(CallOutcome(CallStatus.FAILED, "canceled"))
+            await self._finish(CallOutcome(CallStatus.FAILED, EndReason.CANCELED))
             return
         if dialed.result is not DialResult.ANSWERED or dialed.line is None:
-            status, reason = _DIAL_STATUS.get(dialed.result, (CallStatus.FAILED, "error:carrier"))
+            status, reason = _DIAL_STATUS.get(dialed.result, (CallStatus.FAILED, EndReason.ERROR_CARRIER))
             if dialed.result is DialResult.FAILED and dialed.reason:
-                reason = f"error:{dialed.reason}"
+                reason = EndReason.error(dialed.reason)
             await self._finish(CallOutcome(status, reason))
             return
         await self._converse(dialed)
@@ -256,15 +258,15 @@ class CallSession:
                 timeout=task.max_duration_seconds + WATCHDOG_GRACE_SECONDS,
             )
             if end is None:
-                end = ConversationEnd("canceled", answered_by="unknown")
+                end = ConversationEnd(EndReason.CANCELED, answered_by="unknown")
         except CalleeHungUp:
-            end = ConversationEnd(CALLEE_HUNG_UP)
+            end = ConversationEnd(EndReason.CALLEE_HUNG_UP)
         except (CallTimeUp, asyncio.TimeoutError):
             await self._say_quietly(line, TIME_UP_LINE)
-            end = ConversationEnd("max_duration")
+            end = ConversationEnd(EndReason.MAX_DURATION)
         except Exception:
             log.exception("brain_error", call_id=call_id)
-            end, failed = ConversationEnd("error:agent", answered_by="unknown"), True
+            end, failed = ConversationEnd(EndReason.ERROR_AGENT, answered_by="unknown"), True
         finally:
             await dialed.line.hangup()
         try:
@@ -290,7 +292,8 @@ class CallSession:
                 objective_met=analysis.objective_met if analysis else None,
                 evidence=analysis.evidence if analysis else None,
                 duration_seconds=math.ceil(line.elapsed_ms() / 1000),
-                recording_path=dialed.line.recording_path(),
+                # Uploaded before the outcome is written; after failed retries, None.
+                recording_path=await keep_recording(self.deps.recordings, call_id, dialed.line.recording_path()),
                 latency=dialed.line.latency_report(),
             )
         )
@@ -330,7 +333,7 @@ class CallSession:
             log.error("call_outcome_not_saved", call_id=call_id, status=outcome.status.value)
             return
         if recorded:
-            log.info("call_ended", call_id=call_id, status=outcome.status.value, end_reason=outcome.end_reason)
+            log.info("call_ended", call_id=call_id, status=outcome.status.value, end_reason=str(outcome.end_reason))
         else:
             log.warning("call_end_not_recorded", call_id=call_id, status=outcome.status.value)
 

@@ -1,5 +1,5 @@
-"""Calls: creation (limits + idempotency in one transaction), listing, cancel,
-and the worker side: claim with a lease, heartbeat, forward-only transitions.
+"""Calls: creation (limits + idempotency in one transaction, store/limits.py), listing,
+cancel, and the worker side: claim with a lease, heartbeat, forward-only transitions.
 
 Every transition is a conditional UPDATE on the current status (and, for the
 worker side, on the lease owner), so statuses only move forward and two
@@ -10,120 +10,42 @@ is failed (``worker_lost``), never dialled again.
 
 from __future__ import annotations
 
-import base64
-import math
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import structlog
-from sqlalchemy import and_, delete, func, insert, null, or_, select, update
+from sqlalchemy import and_, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byourside_server.clock import Clock
-from byourside_server.domain import ACTIVE_STATUSES, CallStatus, FieldSpec, Turn
-from byourside_server.errors import (
-    CallNotActive,
-    IdempotencyConflict,
-    InvalidRequest,
-    NotFound,
-    OverMinuteCap,
-    RateLimited,
-    StoreUnavailable,
-)
+from byourside_server.domain import ACTIVE_STATUSES, CallStatus, EndReason, Turn
+from byourside_server.errors import CallNotActive, NotFound, StoreUnavailable
 from byourside_server.guardrails.text import possible_id, scrub
 from byourside_server.store import schema as t
+from byourside_server.store.call_types import CallMetrics, CallOutcome, Created, NewCall
+from byourside_server.store.cursors import decode_cursor, encode_cursor
 from byourside_server.store.database import Database
+from byourside_server.store.limits import check_limits, idempotent_replay
 from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, notify
 from byourside_server.store.records import Account, CallRecord, call_from_row
-from byourside_server.webhooks.events import enqueue_for_transition
+
+__all__ = ["CallMetrics", "CallOutcome", "CallRepo", "Created", "NewCall", "TransitionHook"]
 
 log = structlog.get_logger(__name__)
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
-MAX_CURSOR_CHARS = 200  # ours are about 80
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
-_CONCURRENCY_RETRY_AFTER_SECONDS = 5
 
-
-@dataclass(frozen=True)
-class NewCall:
-    to_number: str
-    from_number: str
-    objective: str
-    context: str | None
-    fields: tuple[FieldSpec, ...]
-    webhook_url: str | None
-    voice: str
-    language: str
-    language_source: str
-    max_duration_seconds: int
-    metadata: Mapping[str, str]
-    voicemail_message: str | None = None
-
-
-@dataclass(frozen=True)
-class CallMetrics:
-    """What /metrics shows: calls in progress now, and the calls that ended in the window."""
-
-    active: Mapping[str, int]  # status -> calls in it now
-    ended: Mapping[str, int]  # status -> calls that ended in the window
-    latencies: Sequence[Mapping[str, Any]]  # the ``latency`` reports of those calls (audio calls only)
-
-
-@dataclass(frozen=True)
-class Created:
-    call: CallRecord | None  # None when an idempotent replay returned a stored response
-    response: Mapping[str, Any]
-    replayed: bool
-
-
-@dataclass(frozen=True)
-class CallOutcome:
-    """What a worker writes when a call ends."""
-
-    status: CallStatus
-    end_reason: str
-    summary: str | None = None
-    extracted: Mapping[str, Any] | None = None
-    turns: Sequence[Turn] | None = None
-    objective_met: bool | None = None
-    duration_seconds: int | None = None
-    recording_path: str | None = None
-    evidence: Mapping[str, Any] | None = None
-    latency: Any = None
-
-
-def _month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def encode_cursor(call: CallRecord) -> str:
-    raw = f"{call.created_at.isoformat()}|{call.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """(created_at in UTC, call id) of a cursor; ``invalid_request`` for anything this server
-    cannot have issued, including dates that overflow in UTC and ids that cannot exist."""
-    try:
-        if len(cursor) > MAX_CURSOR_CHARS or not cursor.isascii():
-            raise ValueError
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-        stamp, call_id = raw.split("|", 1)
-        when = datetime.fromisoformat(stamp)
-        if when.tzinfo is None or not possible_id(call_id):
-            raise ValueError
-        return when.astimezone(timezone.utc), call_id
-    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
-        raise InvalidRequest("'cursor' is not a cursor this server issued; pass nextCursor back unchanged.") from exc
+# Called inside the transaction of every status change, with the call as the UPDATE left it
+# (the webhook outbox: services.py passes ``webhooks.events.enqueue_for_transition``).
+TransitionHook = Callable[[AsyncConnection, CallRecord, CallStatus, datetime], Awaitable[Any]]
 
 
 class CallRepo:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, on_transition: TransitionHook | None = None) -> None:
         self.db = db
         self.clock = clock
+        self._on_transition = on_transition
         self._unreapable: set[str] = set()  # calls the reaper failed to move (already logged)
 
     # API side
@@ -150,10 +72,10 @@ class CallRepo:
                 )
             ).one()
             if idempotency_key is not None:
-                replay = await self._idempotent_replay(conn, account.id, idempotency_key, request_hash, now)
+                replay = await idempotent_replay(conn, account.id, idempotency_key, request_hash, now)
                 if replay is not None:
                     return Created(call=None, response=replay, replayed=True)
-            max_duration = await self._check_limits(conn, account.id, limits, new.max_duration_seconds, now)
+            max_duration = await check_limits(conn, account.id, limits, new.max_duration_seconds, now)
             row = {
                 "id": str(uuid.uuid4()),
                 "account_id": account.id,
@@ -188,65 +110,6 @@ class CallRepo:
                     )
                 )
         return Created(call=call, response=response, replayed=False)
-
-    async def _idempotent_replay(
-        self, conn: AsyncConnection, account_id: str, key: str, request_hash: str | None, now: datetime
-    ) -> Mapping[str, Any] | None:
-        k = t.idempotency_keys.c
-        where = and_(k.account_id == account_id, k.key == key)
-        row = (await conn.execute(select(t.idempotency_keys).where(where))).mappings().first()
-        if row is None:
-            return None
-        if now - row["created_at"] > IDEMPOTENCY_TTL:
-            await conn.execute(delete(t.idempotency_keys).where(where))
-            return None
-        if row["request_hash"] != request_hash:
-            raise IdempotencyConflict()
-        return row["response"]
-
-    async def _check_limits(
-        self, conn: AsyncConnection, account_id: str, limits: Any, max_duration: int, now: datetime
-    ) -> int:
-        """Raise when a per-account limit is reached; return the call's effective max duration."""
-        c = t.calls.c
-        window_start = now - timedelta(seconds=60)
-        recent, oldest = (
-            await conn.execute(
-                select(func.count(), func.min(c.created_at)).where(
-                    and_(c.account_id == account_id, c.created_at > window_start)
-                )
-            )
-        ).one()
-        if recent >= limits.calls_per_minute:
-            wait = 60 - (now - oldest).total_seconds() if oldest else 60
-            raise RateLimited(
-                f"This account may place {limits.calls_per_minute} calls per minute. Retry after the Retry-After seconds.",
-                retry_after=max(1, math.ceil(wait)),
-            )
-        active, reserved = (
-            await conn.execute(
-                select(func.count(), func.coalesce(func.sum(c.max_duration_seconds), 0)).where(
-                    and_(c.account_id == account_id, c.status.in_(_ACTIVE))
-                )
-            )
-        ).one()
-        if active >= limits.max_concurrent_calls:
-            raise RateLimited(
-                f"This account may have {limits.max_concurrent_calls} calls active at once. Retry after the Retry-After seconds.",
-                retry_after=_CONCURRENCY_RETRY_AFTER_SECONDS,
-            )
-        used = (
-            await conn.execute(
-                select(func.coalesce(func.sum(c.duration_seconds), 0)).where(
-                    and_(c.account_id == account_id, c.created_at >= _month_start(now), c.status.not_in(_ACTIVE))
-                )
-            )
-        ).scalar_one()
-        remaining = limits.monthly_minutes * 60 - int(used) - int(reserved)
-        if remaining <= 0:
-            raise OverMinuteCap()
-        # A call never outlasts what is left of the allowance.
-        return max(1, min(max_duration, remaining))
 
     async def get(self, account_id: str, call_id: str) -> CallRecord:
         if not possible_id(call_id):
@@ -317,7 +180,7 @@ class CallRepo:
                     conn,
                     call_id,
                     CallStatus.FAILED,
-                    {"end_reason": "canceled", "ended_at": now, "lease_owner": None, "lease_expires_at": None},
+                    {"end_reason": EndReason.CANCELED.value, "ended_at": now, "lease_owner": None, "lease_expires_at": None},
                     from_statuses=[CallStatus.QUEUED],
                     extra_where=[c.dial_started_at.is_(None)],
                 )
@@ -385,7 +248,7 @@ class CallRepo:
         # Words and values come from speech recognition and models, not a validated request:
         # ``scrub`` keeps NUL, lone surrogates and NaN from making the final write fail.
         values: dict[str, Any] = {
-            "end_reason": scrub(outcome.end_reason),
+            "end_reason": scrub(str(outcome.end_reason)),
             "summary": scrub(outcome.summary),
             "extracted": scrub(dict(outcome.extracted)) if outcome.extracted is not None else None,
             "turns": scrub([turn.to_json() for turn in outcome.turns]) if outcome.turns is not None else None,
@@ -468,7 +331,7 @@ class CallRepo:
             ).scalars().all()
         reaped = []
         for call_id in ids:
-            values = {"end_reason": "worker_lost", "ended_at": now, "lease_owner": None, "lease_expires_at": None}
+            values = {"end_reason": EndReason.WORKER_LOST.value, "ended_at": now, "lease_owner": None, "lease_expires_at": None}
             try:
                 async with self.db.write() as conn:
                     # Conditional on the lease still being expired: a call picked up meanwhile is left alone.
@@ -509,8 +372,8 @@ class CallRepo:
     ) -> bool:
         """Move a call forward if it is still in one of ``from_statuses``; write its event in the same transaction.
 
-        When the call has a webhook URL, the webhook delivery (a snapshot of the call as
-        this UPDATE left it) is queued in the same transaction too.
+        The transition hook (the webhook outbox) runs in the same transaction too, with the
+        call as this UPDATE left it, so whatever it writes commits or rolls back with the change.
         """
         c = t.calls.c
         row = (
@@ -534,5 +397,6 @@ class CallRepo:
                 created_at=now,
             )
         )
-        await enqueue_for_transition(conn, row, new_status, now)
+        if self._on_transition is not None:
+            await self._on_transition(conn, call_from_row(row), new_status, now)
         return True

@@ -94,7 +94,8 @@ def call_from_row(row: Mapping[str, Any]) -> CallRecord:
         extracted=row["extracted"],
         turns=None
         if turns is None
-        else tuple(Turn(t["speaker"], t["text"], t["startMs"], t["endMs"]) for t in turns),
+        else tuple(Turn(t["speaker"], t["text"], t["startMs"], t["endMs"], bool(t.get("interrupted", False)))
+                    for t in turns),
         recording_path=row["recording_path"],
         evidence=row.get("evidence"),
         voicemail_message=row.get("voicemail_message"),

@@ -181,3 +181,47 @@ webhook_attempts = Table(
     Column("error", String(300)),
     Column("duration_ms", Integer, nullable=False),
 )
+
+# Dashboard sign-in (dashboard/users.py). Tokens are stored only as SHA-256 hashes: each
+# carries 256 random bits, so a fast hash is safe and a leaked table signs nobody in.
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("email", String(254), nullable=False, unique=True),  # stored lower-cased
+    Column("role", String(16), nullable=False),  # member | operator (sees every account)
+    Column("password_hash", String(200)),  # scrypt$<log2 n>$<r>$<p>$<salt>$<hash>; None until set
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_sign_in_at", UTCDateTime),
+)
+
+dashboard_sign_in_links = Table(
+    "dashboard_sign_in_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("dashboard_users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),  # single use: set by the one conditional UPDATE that consumes it
+)
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("dashboard_users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Failed sign-in attempts, one row each, counted per subject ("email:<sha256>" or "ip:<address>")
+# over a sliding window; rows older than the window are pruned as new ones arrive.
+dashboard_sign_in_failures = Table(
+    "dashboard_sign_in_failures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject", String(100), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_dashboard_sign_in_failures_subject", "subject", "failed_at"),
+)

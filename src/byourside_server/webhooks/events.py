@@ -1,10 +1,11 @@
 """Webhook events: which status changes produce one, and the body they carry.
 
-``enqueue_for_transition`` runs inside the transaction that changes a call's
-status (store/calls.py ``_transition``), so the event and the change commit or
-roll back together. The body is a snapshot built from the row the UPDATE
-returned: the outcome written by ``finish()`` is in it, and later changes to
-the call never alter an event already queued.
+``enqueue_for_transition`` is the store's transition hook (services.py hands it
+to ``CallRepo``): it runs inside the transaction that changes a call's status,
+so the event and the change commit or roll back together. The body is a
+snapshot built from the call record the UPDATE returned: the outcome written by
+``finish()`` is in it, and later changes to the call never alter an event
+already queued.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from byourside_server.api.serialize import call_to_json, iso, json_text
+from byourside_server.wire import call_to_json, iso, json_text
 from byourside_server.domain import CallStatus
 from byourside_server.store import schema as t
 from byourside_server.store.notify import notify
-from byourside_server.store.records import call_from_row
+from byourside_server.store.records import CallRecord
 
 WEBHOOK_DUE = "bys_webhook_due"
 PENDING, DELIVERED, FAILED, GONE = "pending", "delivered", "failed", "gone"
@@ -82,22 +83,21 @@ def absolute_body(payload: str, base_url: str) -> bytes:
 
 
 async def enqueue_for_transition(
-    conn: AsyncConnection, row: Mapping[str, Any], status: CallStatus, now: datetime
+    conn: AsyncConnection, call: CallRecord, status: CallStatus, now: datetime
 ) -> str | None:
     """Queue the event for this status change when the call has a webhook URL; return its eventId."""
     event = event_name(status)
-    if event is None or not row.get("webhook_url"):
+    if event is None or not call.webhook_url:
         return None
     event_id = new_event_id()
-    call = call_to_json(call_from_row(row), base_url="")
-    payload = _capped_payload(event, event_id, now, call)
+    payload = _capped_payload(event, event_id, now, call_to_json(call, base_url=""))
     await conn.execute(
         insert(t.webhook_deliveries).values(
             id=event_id,
-            account_id=row["account_id"],
-            call_id=row["id"],
+            account_id=call.account_id,
+            call_id=call.id,
             event=event,
-            url=row["webhook_url"],
+            url=call.webhook_url,
             payload=payload,
             status=PENDING,
             attempt_count=0,

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 
-from byourside_server.api.serialize import iso
+from byourside_server.wire import iso
 from byourside_server.clock import Clock
 from byourside_server.errors import NotFound
 from byourside_server.guardrails.text import possible_id

@@ -1,5 +1,9 @@
-"""Call records to the wire shapes of spec section 4 (every key always present), and
-the one JSON encoder for what we send (responses, webhook bodies)."""
+"""The call's JSON shape: call records to the wire shapes of spec section 4 (every key
+always present), and the one JSON encoder for what we send (responses, webhook bodies).
+
+Neutral ground: the HTTP edge, webhook events, the MCP tools and the evals all read it,
+and it reads only the vocabulary and the store's records.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from byourside_server.cli.common import CliError, find_account, with_store
 from byourside_server.settings import Settings
 
 
@@ -35,10 +36,8 @@ def _repo(services: Any) -> Any:
 
 
 async def cmd_secret(settings: Settings, args: argparse.Namespace) -> int:
-    from byourside_server.cli import _account, _with_store
-
     async def work(services: Any) -> int:
-        account = await _account(services, args.account)
+        account = await find_account(services, args.account)
         repo = _repo(services)
         if args.secret_action == "rotate":
             secret = await repo.rotate_secret(account.id)
@@ -53,11 +52,10 @@ async def cmd_secret(settings: Settings, args: argparse.Namespace) -> int:
         print(secrets[0])
         return 0
 
-    return await _with_store(settings, work) or 0
+    return await with_store(settings, work) or 0
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from byourside_server.cli import CliError, _account, _with_store
     from byourside_server.webhooks.listen import make_server, serve
 
     if args.secret:
@@ -66,10 +64,10 @@ def cmd_listen(args: argparse.Namespace) -> int:
         secrets = [args.secret]
     else:
         async def fetch(services: Any) -> list[str]:
-            account = await _account(services, args.account)
+            account = await find_account(services, args.account)
             return await _repo(services).secrets(account.id)
 
-        secrets = asyncio.run(_with_store(Settings(), fetch))  # type: ignore[arg-type]
+        secrets = asyncio.run(with_store(Settings(), fetch))  # type: ignore[arg-type]
     try:
         server = make_server(args.listen_host, args.listen_port, secrets, status=args.status, show_body=not args.quiet)
     except OSError as exc:

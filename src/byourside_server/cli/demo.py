@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from byourside_server.client_cli import follow, load_sdk
+from byourside_server.cli.client import follow, load_sdk
 from byourside_server.logs import configure_logging
 from byourside_server.settings import Settings
 

@@ -1,0 +1,1 @@
+"""One router per resource: ``calls``, ``recordings``, ``webhooks`` (ext) and ``ops`` (healthz, metrics)."""

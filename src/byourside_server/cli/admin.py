@@ -1,0 +1,122 @@
+"""Operator commands on the server and its store: ``serve``, ``worker``, ``migrate``,
+``accounts``, ``keys`` and ``numbers``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from byourside_server import __version__
+from byourside_server.cli.common import CliError, find_account, with_store
+from byourside_server.errors import InvalidNumber
+from byourside_server.settings import Settings
+
+
+async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from byourside_server.server import bootstrap_default_account, prepare, print_err, run_server
+
+    settings.create_data_dir()
+    services = await prepare(settings)
+    if await bootstrap_default_account(services):
+        print_err("Created account 'default' with a simulator caller ID.")
+        print_err("Mint an API key with:  byourside keys create --account default")
+    print_err(f"byourside {__version__} listening on http://{settings.host}:{settings.port} "
+              f"(telephony={settings.telephony}, brain={settings.effective_brain}, workers={'off' if args.no_workers else settings.workers})")
+    await run_server(services, with_workers=not args.no_workers)
+    return 0
+
+
+async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from byourside_server.server import prepare, print_err, run_worker_only
+
+    settings.create_data_dir()
+    services = await prepare(settings)
+    print_err(f"byourside worker: telephony={settings.telephony}, brain={settings.effective_brain}, concurrency={settings.workers}")
+    await run_worker_only(services)
+    return 0
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Any) -> int:
+        print("Database schema is up to date.")
+        return 0
+
+    return await with_store(settings, work) or 0
+
+
+async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Any) -> int:
+        from byourside_server.store.accounts import AccountExists
+
+        if args.action == "create":
+            try:
+                account = await services.accounts.create(args.name, services.default_limits)
+            except AccountExists:
+                raise CliError(f"An account named '{args.name}' already exists.") from None
+            print(f"Created account '{account.name}' ({account.id}).")
+            print(f"Next: byourside numbers add --account {account.name} +1XXXXXXXXXX && byourside keys create --account {account.name}")
+        elif args.action == "list":
+            for a in await services.accounts.list():
+                print(f"{a.name}\t{a.id}\tdefault caller ID: {a.default_caller_id or '-'}\t"
+                      f"limits: {a.calls_per_minute}/min, {a.max_concurrent_calls} concurrent, {a.monthly_minutes} min/month")
+        elif args.action == "limits":
+            account = await find_account(services, args.name)
+            changes = {k: v for k, v in (("calls_per_minute", args.calls_per_minute),
+                                         ("max_concurrent_calls", args.max_concurrent),
+                                         ("monthly_minutes", args.monthly_minutes)) if v is not None}
+            if changes:
+                await services.accounts.set_limits(account.id, **changes)
+            a = await services.accounts.by_name(args.name)
+            print(f"{a.name}: {a.calls_per_minute} calls/min, {a.max_concurrent_calls} concurrent, {a.monthly_minutes} min/month")
+        return 0
+
+    return await with_store(settings, work) or 0
+
+
+async def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Any) -> int:
+        account = await find_account(services, args.account)
+        if args.action == "create":
+            record, secret = await services.accounts.create_key(account.id, name=args.name, voice=args.voice)
+            print(f"Created key {record.display} for account '{account.name}'. It is shown only now; store it safely.",
+                  file=sys.stderr)
+            print(secret)
+        elif args.action == "list":
+            for k in await services.accounts.list_keys(account.id):
+                state = f"revoked {k.revoked_at.isoformat()}" if k.revoked_at else "active"
+                used = k.last_used_at.isoformat() if k.last_used_at else "never"
+                print(f"{k.display}\t{k.id}\t{state}\tcreated {k.created_at.isoformat()}\tlast used {used}")
+        elif args.action == "revoke":
+            if not await services.accounts.revoke_key(account.id, args.key):
+                raise CliError("No single key on that account matches; use the id or the prefix...last4 from 'keys list'.")
+            print("Key revoked.")
+        return 0
+
+    return await with_store(settings, work) or 0
+
+
+async def cmd_numbers(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Any) -> int:
+        from byourside_server.guardrails.numbers import check_caller_id_format
+
+        account = await find_account(services, args.account)
+        if args.action in ("add", "default"):
+            try:
+                number = check_caller_id_format(args.number)
+            except InvalidNumber as exc:
+                raise CliError(exc.message) from None
+            if args.action == "add":
+                await services.accounts.add_number(account.id, number, make_default=args.default)
+                print("Number added." + (" It is the default caller ID." if args.default else ""))
+            elif not await services.accounts.set_default_number(account.id, number):
+                raise CliError("That number is not on the account; add it first with 'byourside numbers add'.")
+            else:
+                print("Default caller ID set.")
+        else:
+            current = (await services.accounts.get(account.id)).default_caller_id
+            for number in await services.accounts.list_numbers(account.id):
+                print(number + ("\t(default)" if number == current else ""))
+        return 0
+
+    return await with_store(settings, work) or 0
