@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from byourside_server.evals.runner import run_suite
-from byourside_server.evals.suite import EvalError, load_suite, value_matches
+from byourside_server.evals.runner import format_report, run_suite
+from byourside_server.evals.suite import EvalError, load_suite, summarise, value_matches
 from byourside_server.settings import Settings
 from fake_openai import FakeOpenAI, analysis, say, tool
 
@@ -36,10 +36,23 @@ def test_shipped_suite_covers_the_required_situations():
 @pytest.mark.parametrize("expected,got,ok", [
     (85, 85.0, True), (149.99, 149.99, True), (85, 95, False), (True, True, True), (True, 1, False),
     (None, None, True), (None, "x", False), ("thursday", "Thursday", True), (["ten", "10"], "10 am", True),
-    ("nine to five", "Fine", False), (85, None, False),
+    ("nine to five", "Fine", False), (85, None, False), ("five to eleven", "5-11", True),
+    ("the fifteenth", "15th", True), (["seven", "7"], "7:00 pm", True),
 ])
 def test_value_matching(expected, got, ok):
     assert value_matches(expected, got) is ok
+
+
+@pytest.mark.parametrize("expected,got,strict,lenient", [
+    ("five to eleven", "We're open from five to eleven, Tuesday to Sunday", False, True),
+    (["seven", "7"], "Yes, we have a table for two available tonight at seven", False, True),
+    ("half past six", "Today we close at half past six, there's a swim meet tonight", False, True),
+    ("wednesday", "Wednesday", True, True),
+    ("j.smith@gmail.com", "j dot smith at gmail dot com", False, False),
+])
+def test_strict_scoring_wants_the_value_not_a_sentence_containing_it(expected, got, strict, lenient):
+    assert value_matches(expected, got) is strict
+    assert value_matches(expected, got, strict=False) is lenient
 
 
 def test_cli_runs_the_shipped_suite_with_the_offline_brain(tmp_path):
@@ -50,6 +63,10 @@ def test_cli_runs_the_shipped_suite_with_the_offline_brain(tmp_path):
     assert report["brain"] == "offline" and summary["scenarios"] == len(load_suite())
     assert summary["statusAccuracy"] == 1.0  # every terminal status is right with the offline agent
     assert 0 < summary["fieldAccuracy"] <= 1 and summary["turnsPerCall"] > 0 and summary["privacyLeaks"] == 0
+    # the bar of issue 16, strict scoring: >= 90% of scenarios and fields, never objectiveMet with a wrong value
+    assert summary["passed"] >= 0.9 * summary["scenarios"] and summary["fieldAccuracy"] >= 0.9
+    assert summary["confidentlyWrong"] == 0
+    assert summary["passedLenient"] >= summary["passed"] and summary["fieldAccuracyLenient"] >= summary["fieldAccuracy"]
     by_name = {r["name"]: r for r in report["results"]}
     assert by_name["voicemail_leave_message"]["status"] == "voicemail"
     assert by_name["no_answer"]["turns"] == 0
@@ -101,3 +118,22 @@ def test_load_suite_rejects_duplicates(tmp_path):
     (tmp_path / "b.yaml").write_text(text)
     with pytest.raises(EvalError, match="duplicate"):
         load_suite(tmp_path)
+
+
+async def test_held_out_scenarios_meet_the_bar_with_the_offline_agent(tmp_path):
+    """Scenarios the offline agent was not tuned on (tests/evals_holdout, not shipped)."""
+    suite = load_suite(Path(__file__).resolve().parents[1] / "evals_holdout")
+    report = await run_suite(Settings(_env_file=None, data_dir=tmp_path), suite, timeout_seconds=300)
+    summary = report["summary"]
+    assert summary["statusAccuracy"] == 1.0 and summary["confidentlyWrong"] == 0
+    assert summary["passed"] >= 0.9 * summary["scenarios"] and summary["fieldAccuracy"] >= 0.9
+
+
+def test_report_prints_strict_and_lenient_figures():
+    results = [{"name": "a", "covers": "", "status": "completed", "endReason": "objective_met", "objectiveMet": True,
+                "statusOk": True, "objectiveOk": True, "fieldsOk": 0, "fieldsTotal": 1, "leaks": 0, "turns": 5,
+                "problems": ["time='We open at nine' (expected 'nine')"], "fieldsOkLenient": 1, "passedLenient": True,
+                "confidentlyWrong": True, "transcript": []}]
+    text = format_report({"summary": summarise(results), "results": results}, "offline")
+    assert "passed (strict): 0" in text and "objective met with a wrong value: 1" in text
+    assert "lenient (a string field may be a sentence containing the value): passed: 1   field accuracy: 100%" in text

@@ -125,7 +125,7 @@ async def test_hardware_store_hours_and_price(book: ScenarioBook) -> None:
               FieldSpec("drill_price", "number", "The price of the DeWalt cordless drill"))
     r = await call(book, "0125", "Find out when they are open on Saturday and what the DeWalt drill costs", fields)
     assert r.end.reason == OBJECTIVE_MET
-    assert r.analysis.extracted == {"saturday_hours": "Seven to six on weekdays, eight to four on Saturday",
+    assert r.analysis.extracted == {"saturday_hours": "eight to four",
                                     "drill_price": pytest.approx(149.99)}
 
 
@@ -155,7 +155,7 @@ async def test_hang_up_mid_call_keeps_what_was_obtained(book: ScenarioBook) -> N
               FieldSpec("estimate", "number", "The estimate for the bumper repair"))
     r = await call(book, "0132", "Ask when the car will be ready and what the bumper estimate is", fields)
     assert (r.end.reason, r.end.answered_by) == (CALLEE_HUNG_UP, "human")
-    assert r.analysis.extracted == {"ready_day": "Should be ready on Thursday", "estimate": None}
+    assert r.analysis.extracted == {"ready_day": "Thursday", "estimate": None}
     assert r.analysis.objective_met is False
     assert "hung up" in r.analysis.summary
 
@@ -182,7 +182,7 @@ async def test_voicemail_hangs_up_without_a_message(book: ScenarioBook) -> None:
     [
         (DEMO_OBJECTIVE, DEMO_FIELDS, "1", {"table_available": True, "tasting_menu_price": 85}),
         ("Find out what time they close on Friday", (FieldSpec("closing_time", "string", "Their closing time"),),
-         "2", {"closing_time": "We're open from five to eleven, Tuesday to Sunday"}),
+         "2", {"closing_time": "eleven"}),
         ("Ask whether they cater private events for a wedding of sixty guests",
          (FieldSpec("caters_events", "boolean"),), "0", {"caters_events": True}),
     ],

@@ -149,3 +149,28 @@ def test_recognisers(text: str, who: bool, refusal: bool, unknown: bool, hold: b
 )
 def test_ivr_options_in_either_style(menu: str) -> None:
     assert phrases.ivr_options(menu) == [("1", "reservations"), ("2", "opening hours"), ("0", "anything else")]
+
+
+@pytest.mark.parametrize("greeting", [
+    "Hey, it's Jamie. I can't get to my phone right now, so try me again later or drop me a text.",
+    "You've reached the Hendersons. We're not in right now, but say who you are and we'll ring you back.",
+    "Thanks for calling Cobalt Roofing. Our office is closed for the day.",
+    "Hola, has llamado a Carmen. Ahora no puedo atender, deja tu mensaje después de la señal.",
+])
+def test_voicemail_greetings_without_the_usual_words(greeting: str) -> None:
+    assert phrases.classify_answer(greeting) == "voicemail"
+
+
+@pytest.mark.parametrize("greeting", [
+    "Good evening, The Copper Pot, this is Sofia speaking. How can I help you?", "Hello?", "Yeah?",
+    "Alvarez Plumbing, Dee speaking.",
+])
+def test_people_answering_are_not_voicemail(greeting: str) -> None:
+    assert phrases.classify_answer(greeting) == "human"
+
+
+def test_menu_labels_may_contain_commas() -> None:
+    menu = "For billing, insurance, or payments, press 1. For appointments, prescriptions, or results, press 2."
+    assert phrases.ivr_options(menu) == [("1", "billing, insurance, or payments"),
+                                         ("2", "appointments, prescriptions, or results")]
+    assert phrases.choose_ivr_digit(phrases.ivr_options(menu), "Reschedule my appointment") == "2"

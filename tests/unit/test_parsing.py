@@ -1,10 +1,20 @@
-"""Typed answers from what a callee said (agent/parsing.py)."""
+"""Typed answers from what a callee said: the number primitives (agent/parsing.py) and the
+understanding layer's readers on plain replies (the cases the old first-cue parsers handled)."""
 
 from __future__ import annotations
 
 import pytest
 
-from byourside_server.agent.parsing import parse_boolean, parse_number, parse_string, words_to_number
+from byourside_server.agent.parsing import words_to_number
+from byourside_server.agent.understanding import extract, yes_no
+from byourside_server.agent.understanding.values import extract_number
+from byourside_server.domain import FieldSpec
+
+VALUE = FieldSpec("value", "number")
+
+
+def parse_number(text: str) -> int | float | None:
+    return extract_number(text, VALUE)
 
 
 @pytest.mark.parametrize(
@@ -18,7 +28,7 @@ from byourside_server.agent.parsing import parse_boolean, parse_number, parse_st
     ],
 )
 def test_boolean_yes(text: str) -> None:
-    assert parse_boolean(text) is True
+    assert yes_no(text) is True
 
 
 @pytest.mark.parametrize(
@@ -31,7 +41,7 @@ def test_boolean_yes(text: str) -> None:
     ],
 )
 def test_boolean_no(text: str) -> None:
-    assert parse_boolean(text) is False
+    assert yes_no(text) is False
 
 
 @pytest.mark.parametrize(
@@ -44,7 +54,7 @@ def test_boolean_no(text: str) -> None:
     ],
 )
 def test_boolean_undecided(text: str) -> None:
-    assert parse_boolean(text) is None
+    assert yes_no(text) is None
 
 
 @pytest.mark.parametrize(
@@ -113,18 +123,19 @@ def test_words_to_number(text: str, expected: float | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("field", "text", "expected"),
     [
-        ("It's at three thirty on Tuesday.", "at three thirty on Tuesday"),
-        ("Let me just check... We're open from five to eleven, Tuesday to Sunday.",
-         "We're open from five to eleven, Tuesday to Sunday"),
-        ("Address: 210 Harbor Street.", "210 Harbor Street"),
-        ("  Smart casual.  ", "Smart casual"),
-        ("It opens at 9:30.", "It opens at 9:30"),
-        ("Good question! That would be Dr. Patel.", "Dr. Patel"),
-        ("Okay.", None),
-        ("", None),
+        (FieldSpec("appointment_time", "string", "The appointment time"), "It's at three thirty on Tuesday.",
+         "three thirty on Tuesday"),
+        (FieldSpec("opening_hours", "string", "When they are open"),
+         "Let me just check... We're open from five to eleven, Tuesday to Sunday.", "five to eleven"),
+        (FieldSpec("address", "string"), "Address: 210 Harbor Street.", "210 Harbor Street"),
+        (FieldSpec("dress_code", "string"), "  Smart casual.  ", "Smart casual"),
+        (FieldSpec("opening_time", "string", "What time it opens"), "It opens at 9:30.", "9:30"),
+        (FieldSpec("doctor", "string", "Which doctor"), "Good question! That would be Dr. Patel.", "Dr. Patel"),
+        (FieldSpec("dress_code", "string"), "Okay.", None),
+        (FieldSpec("dress_code", "string"), "", None),
     ],
 )
-def test_strings(text: str, expected: str | None) -> None:
-    assert parse_string(text) == expected
+def test_strings(field: FieldSpec, text: str, expected: str | None) -> None:
+    assert extract(field, text) == expected

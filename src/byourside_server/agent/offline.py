@@ -9,6 +9,16 @@ state the objective, ask for each field in turn (once more if the reply held no
 answer, never again after a refusal), read the values back once, say goodbye and
 hang up. Two refusals in a row end the questions early.
 
+Replies are read by the understanding layer (``agent/understanding``): the value
+that answers the question (corrections win), yes/no over the whole reply, and
+the situations that change the plan: a hold is waited through; after a
+transfer the colleague hears who is calling and the question again; a request
+to spell gets the name spelled; a wrong number, "don't call me" or a promise to
+call back ends the call politely with nothing recorded from a wrong number. A
+read-back that is disputed takes the correction from the same reply, else asks
+again once; a value still disputed (or repeated unchanged after the dispute) is
+dropped, so nothing is delivered that the callee contradicted.
+
 ``ConversationEnd.answered_by`` is what picked up first: an IVR or screener
 stays "ivr"/"screening" even after a person comes on (``reached_human`` in the
 notes says whether one did), and becomes "voicemail" if it led to voicemail.
@@ -21,14 +31,16 @@ the transcript instead.
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import date, datetime, timezone
 from typing import Any, Mapping, Sequence
 
+from byourside_server.agent import etiquette
 from byourside_server.agent import phrases as say
+from byourside_server.agent import understanding as hear
 from byourside_server.agent.base import (
     CALLEE_HUNG_UP, NO_RESPONSE, OBJECTIVE_MET, OBJECTIVE_UNREACHABLE, VOICEMAIL_DETECTED,
     Analysis, Brain, ConversationEnd,
 )
-from byourside_server.agent.parsing import parse_boolean, parse_number, parse_string
 from byourside_server.domain import CallTask, FieldSpec, Turn
 from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, Silence, Speech
 
@@ -39,6 +51,9 @@ NOTES_REACHED_HUMAN = "reached_human"  # a person spoke with us
 NOTES_CONFIRMED = "confirmed"  # reply to the read-back: True, False (then re-asked) or None
 NOTES_REPLY = "reply"  # the person's answer to the objective when there were no fields
 NOTES_MESSAGE_LEFT = "message_left"  # a voicemail message was left after the tone
+NOTES_SITUATION = "situation"  # why the call ended early: "wrong_number", "do_not_call", "callback",
+#   "transferred_to_voicemail" or None
+NOTES_DISPUTED = "disputed"  # fields whose value the callee contradicted on the read-back; left empty
 
 
 class _HungUp(Exception):
@@ -53,15 +68,28 @@ class _Stuck(Exception):
     """Menus or screeners that never lead anywhere."""
 
 
-def parse_value(field: FieldSpec, text: str) -> Any:
-    """A reply as a value of the field's type, or None when it holds no answer."""
-    if say.is_refusal(text) or say.is_unknown(text) or say.is_who_is_this(text):
+class _ToneHeard(Exception):
+    """A record tone after what sounded like a person: it was a voicemail greeting."""
+
+
+class _EndEarly(Exception):
+    """The reply changes the plan: a wrong number, "don't call me", or a promise to call back."""
+
+    def __init__(self, situation: str) -> None:
+        super().__init__(situation)
+        self.situation = situation
+
+
+_SITUATION_BYE = {"wrong_number": say.BYE_WRONG_NUMBER, "do_not_call": say.BYE_DO_NOT_CALL,
+                  "callback": say.BYE_CALLBACK, "transferred_to_voicemail": None}
+
+
+def parse_value(field: FieldSpec, text: str, question: str | None = None, today: date | None = None) -> Any:
+    """A reply as a value of the field's type, or None when it holds no answer (a keypad menu is none).
+    ``today`` is the call's date, for dates said relative to it."""
+    if len(say.ivr_options(text)) >= 2:
         return None
-    if field.type == "boolean":
-        return parse_boolean(text)
-    if field.type == "number":
-        return parse_number(text)
-    return parse_string(text)
+    return hear.extract(field, text, question, today)
 
 
 class OfflineBrain(Brain):
@@ -82,12 +110,12 @@ class OfflineBrain(Brain):
         raw = notes.get(NOTES_EXTRACTED)
         if not isinstance(raw, Mapping):
             raw = _extract_from_turns(task, turns)
-        extracted = {f.name: _coerce(f, raw.get(f.name)) for f in task.fields}
+        extracted = {f.name: etiquette.coerce(f, raw.get(f.name)) for f in task.fields}
         reached = notes.get(NOTES_REACHED_HUMAN)
         if reached is None:
             reached = end.answered_by == "human" or any(
                 t.speaker == "contact" and say.classify_answer(t.text) == "human" for t in turns)
-        if end.reason == OBJECTIVE_MET:
+        if end.reason == OBJECTIVE_MET and all(v is not None for v in extracted.values()):
             met: bool | None = True
         else:
             met = False if reached and end.answered_by != "voicemail" else None
@@ -95,6 +123,7 @@ class OfflineBrain(Brain):
             reason=end.reason, answered_by=end.answered_by, reached_human=bool(reached),
             route=list(notes.get(NOTES_ROUTE) or []), extracted=extracted, refused=list(notes.get(NOTES_REFUSED) or []),
             confirmed=notes.get(NOTES_CONFIRMED), reply=notes.get(NOTES_REPLY) if not task.fields else None,
+            situation=notes.get(NOTES_SITUATION), disputed=list(notes.get(NOTES_DISPUTED) or []),
         )
         if notes.get(NOTES_MESSAGE_LEFT):
             summary = summary.replace(say.VOICEMAIL_NO_MESSAGE, "The agent left the requested message after the tone.")
@@ -114,6 +143,10 @@ class _Conversation:
         self.who_left = 2
         self.message_left = False
         self.tone_heard = False
+        self.today = datetime.now(timezone.utc).date()  # the call's date, for "tomorrow" and the like
+        self.situation: str | None = None
+        self.disputed: list[str] = []
+        self.spell_left = 2
 
     async def run(self) -> ConversationEnd:
         try:
@@ -124,6 +157,23 @@ class _Conversation:
         except _Stuck:
             reason = OBJECTIVE_UNREACHABLE
             await self.line.hangup()
+        except _ToneHeard:
+            reason = VOICEMAIL_DETECTED
+            self.answered_by, self.reached_human, self.tone_heard = "voicemail", False, True
+            await self._leave_message()
+            await self.line.hangup()
+        except _EndEarly as early:
+            reason = OBJECTIVE_UNREACHABLE
+            self.situation = early.situation
+            if early.situation in ("wrong_number", "do_not_call"):  # nothing they said is recorded
+                self.values = {name: None for name in self.values}
+            bye = _SITUATION_BYE[early.situation]
+            if bye is None:  # a colleague's voicemail: leave the message if there is one, then hang up
+                self.message_left = await etiquette.leave_voicemail(
+                    self.line, self.task, tone_heard=False, wait_seconds=self.brain.answer_wait)
+                await self.line.hangup()
+            else:
+                await self._goodbye(bye)
         except _NoResponse:
             reason = NO_RESPONSE
             with suppress(CalleeHungUp):
@@ -131,7 +181,8 @@ class _Conversation:
             await self.line.hangup()
         notes = {NOTES_EXTRACTED: dict(self.values), NOTES_REFUSED: list(self.refused), NOTES_ROUTE: list(self.route),
                  NOTES_REACHED_HUMAN: self.reached_human, NOTES_CONFIRMED: self.confirmed, NOTES_REPLY: self.reply,
-                 NOTES_MESSAGE_LEFT: self.message_left}
+                 NOTES_MESSAGE_LEFT: self.message_left, NOTES_SITUATION: self.situation,
+                 NOTES_DISPUTED: list(self.disputed)}
         return ConversationEnd(reason=reason, answered_by=self.answered_by or "unknown", notes=notes)  # type: ignore[arg-type]
 
     # -- listening --
@@ -154,15 +205,35 @@ class _Conversation:
             await self.line.say(nudge)
             nudged, silent = True, patience - 1
 
-    async def _exchange(self, text: str) -> str:
-        """Say ``text`` and return the reply, waiting through "please hold" and the like."""
+    async def _exchange(self, text: str, question: str | None = None) -> str:
+        """Say ``text`` and return the reply, waiting through "please hold" and transfers. When a
+        colleague picks up after a transfer, introduce the call again and repeat ``question``."""
         await self.line.say(text)
         timeout = self.brain.reply_wait
-        for _ in range(4):
+        transferred = False
+        greeted_again = False
+        for _ in range(6):
             event = await self._hear(timeout, say.NUDGE)
-            if isinstance(event, Speech) and not say.is_hold(event.text):
-                return event.text
             timeout = self.brain.hold_wait
+            if isinstance(event, Beep) and all(v is None for v in self.values.values()) and not self.route:
+                raise _ToneHeard
+            if not isinstance(event, Speech):
+                continue
+            reply = event.text
+            if hear.is_transfer(reply) and hear.situation(reply) is None:
+                transferred = True
+            elif hear.is_hold(reply):
+                continue
+            elif transferred and say.classify_answer(reply) == "voicemail":
+                raise _EndEarly("transferred_to_voicemail")
+            elif question and (transferred or (hear.is_greeting(reply) and not greeted_again)):
+                # someone new picked up (after a transfer, or we spoke before they were on the line)
+                transferred, greeted_again = False, True
+                timeout = self.brain.reply_wait
+                await self.line.say(f"{say.disclosure(self.task.account_name)} "
+                                    f"{say.purpose(self.task.objective)} {question}")
+            else:
+                return reply
         raise _NoResponse
 
     # -- the call --
@@ -180,41 +251,33 @@ class _Conversation:
 
     async def _leave_message(self) -> None:
         """When the call asks for it, wait for the tone (or a pause) and leave the message."""
-        message = self.task.voicemail_message
-        if not message:
-            return
-        with suppress(CalleeHungUp):
-            for _ in range(4):
-                if self.tone_heard:
-                    break
-                event = await self.line.listen(self.brain.answer_wait)
-                if isinstance(event, HangUp):
-                    return
-                self.tone_heard = isinstance(event, (Beep, Silence))
-            if self.tone_heard:
-                await self.line.say(f"{say.disclosure(self.task.account_name)} {message.strip()}")
-                self.message_left = True
+        self.message_left = await etiquette.leave_voicemail(self.line, self.task, tone_heard=self.tone_heard,
+                                                            wait_seconds=self.brain.answer_wait)
 
     async def _reach_someone(self) -> str | None:
         """Get past menus and screeners; the person's first words, or None for voicemail."""
         event = await self._hear(self.brain.answer_wait, say.SILENT_HELLO, patience=2)
-        pressed: set[str] = set()
+        pressed: set[tuple[str, str]] = set()  # (menu heard, digit): a repeated menu gets another choice
         for _ in range(6):
             kind = "voicemail" if isinstance(event, Beep) else say.classify_answer(event.text)
             if kind != "hold":
                 self.answered_by = self.answered_by or kind
             if kind == "voicemail":
+                if "screening" in self.route and isinstance(event, Speech) and not say.invites_message(event.text):
+                    raise _Stuck  # the screener declined to put us through; there is no mailbox to speak to
                 self.tone_heard = isinstance(event, Beep)
                 return None
             if kind == "human":
                 return event.text  # type: ignore[union-attr]
             if kind == "ivr":
-                digit = say.choose_ivr_digit(say.ivr_options(event.text), self._topic())  # type: ignore[union-attr]
-                if digit in pressed:
-                    digit = "0" if "0" not in pressed else ""
+                options = say.ivr_options(event.text)  # type: ignore[union-attr]
+                menu = " ".join(f"{d}:{label}" for d, label in options)
+                digit = say.choose_ivr_digit(options, self._topic())
+                if (menu, digit) in pressed:
+                    digit = "0" if (menu, "0") not in pressed else ""
                 if not digit:
                     break
-                pressed.add(digit)
+                pressed.add((menu, digit))
                 self.route.append(f"ivr:{digit}")
                 await self.line.send_digits(digit)
             elif kind == "screening":
@@ -230,12 +293,15 @@ class _Conversation:
     async def _with_person(self) -> str:
         opener = f"{say.disclosure(self.task.account_name)} {say.purpose(self.task.objective)}"
         if not self.task.fields:
-            reply = await self._exchange(f"{opener} {say.NO_FIELDS_ASK}")
-            if say.is_who_is_this(reply):
+            reply = await self._exchange(f"{opener} {say.NO_FIELDS_ASK}", say.NO_FIELDS_ASK)
+            if hear.is_who_is_this(reply):
                 reply = await self._exchange(f"{say.WHO_AGAIN.format(account=self.task.account_name)} "
                                              f"{say.purpose(self.task.objective)}")
-            if say.is_refusal(reply) or say.is_unknown(reply) or say.is_who_is_this(reply):
-                await self._goodbye(say.BYE_REFUSED if say.is_refusal(reply) else say.BYE_PARTIAL)
+            situation = hear.situation(reply)
+            if situation:
+                raise _EndEarly(situation)
+            if hear.is_refusal(reply) or hear.is_unknown(reply) or hear.is_who_is_this(reply):
+                await self._goodbye(say.BYE_REFUSED if hear.is_refusal(reply) else say.BYE_PARTIAL)
                 return OBJECTIVE_UNREACHABLE
             self.reply = reply
             await self._goodbye(say.BYE_MET)
@@ -260,65 +326,100 @@ class _Conversation:
         question = say.question_for(field)
         text = f"{lead} {question}".strip()
         while True:
-            reply = await self._exchange(text)
-            if say.is_who_is_this(reply) and self.who_left > 0:
+            reply = await self._exchange(text, question)
+            situation = hear.situation(reply)
+            if situation and situation != "callback":
+                raise _EndEarly(situation)
+            if hear.is_spelling_request(reply) and self.spell_left > 0:
+                self.spell_left -= 1
+                text = say.spelling(reply, self.task.objective)
+                continue
+            if hear.is_who_is_this(reply) and self.who_left > 0:
                 self.who_left -= 1
                 text = (f"{say.WHO_AGAIN.format(account=self.task.account_name)} "
                         f"{say.purpose(self.task.objective)} {question}")
                 continue
-            if say.is_refusal(reply):
+            if hear.is_refusal(reply):
                 self.refused.append(field.name)
                 return "refused"
-            value = parse_value(field, reply)
+            value = parse_value(field, reply, question, self.today)
+            if situation == "callback" and (
+                    value is None or (field.type == "boolean" and hear.yes_no(reply) is None)
+                    or not hear.content_words(reply) & hear.question_words(field, question)):
+                raise _EndEarly(situation)  # "she'll call you back": an answer only if they gave one anyway
             if value is not None:
                 self.values[field.name] = value
                 return "obtained"
             attempts -= 1
             if attempts <= 0:
                 return "missing"
-            text = say.reask(question, they_do_not_know=say.is_unknown(reply))
+            text = say.reask(question, they_do_not_know=hear.is_unknown(reply))
 
     async def _confirm(self) -> None:
         obtained = [f for f in self.task.fields if self.values[f.name] is not None]
         reply = await self._exchange(say.confirmation((f.name, self.values[f.name]) for f in obtained))
-        self.confirmed = parse_boolean(reply)
-        if self.confirmed is False:
-            # Re-ask each value once; a disputed value with no new answer is dropped.
-            lead = say.RECHECK
-            for field in obtained:
+        self.confirmed = hear.readback_verdict(reply)
+        if self.confirmed is None and not any(
+                parse_value(f, reply, say.question_for(f), self.today) is not None for f in obtained):
+            reply = await self._exchange(say.CONFIRM_AGAIN)  # no yes, no no, no value: ask once more
+            self.confirmed = hear.readback_verdict(reply)
+        if self.confirmed is None and any(
+                parse_value(f, reply, say.question_for(f), self.today) not in (None, self.values[f.name])
+                for f in obtained):
+            self.confirmed = False  # no yes, and a different value: a correction
+            reply = f"No. {reply}"
+        if self.confirmed is not False:
+            return
+        # The correction often comes in the same breath ("No, it opens at ten"); else ask again once.
+        correction = hear.after_dispute(reply)
+        previous = {f.name: self.values[f.name] for f in obtained}
+        fresh_values = {}
+        # with several values read back, a correction counts only for the field(s) it talks about most
+        overlap = {f.name: len(hear.content_words(correction) & hear.question_words(f, say.question_for(f)))
+                   for f in obtained}
+        for field in obtained:
+            related = len(obtained) == 1 or 0 < overlap[field.name] == max(overlap.values())
+            fresh = (parse_value(field, correction, say.question_for(field), self.today)
+                     if correction and related else None)
+            if fresh is None and field.type == "boolean" and len(obtained) == 1 and not correction:
+                fresh = not previous[field.name]  # a lone yes/no read back and denied is the other answer
+            if fresh is not None and fresh != previous[field.name]:
+                fresh_values[field.name] = fresh
+        if fresh_values:
+            self.values.update(fresh_values)  # they corrected what was wrong; the rest stands
+            return
+        lead = say.RECHECK
+        for field in obtained:
+            self.values[field.name] = None
+            await self._ask(field, lead, attempts=1)
+            lead = ""
+            if self.values[field.name] == previous[field.name]:
+                # said again unchanged after they disputed it: we cannot tell which is right
                 self.values[field.name] = None
-                await self._ask(field, lead, attempts=1)
-                lead = ""
+                self.disputed.append(field.name)
 
     async def _goodbye(self, text: str) -> None:
-        with suppress(CalleeHungUp):
-            await self.line.say(text)
-            await self.line.listen(self.brain.bye_wait)  # let them say goodbye too
-        await self.line.hangup()
-
-
-def _coerce(field: FieldSpec, value: Any) -> Any:
-    if value is None:
-        return None
-    if field.type == "boolean":
-        return value if isinstance(value, bool) else parse_boolean(str(value))
-    if field.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return parse_number(str(value))
-        return int(value) if float(value).is_integer() else float(value)
-    return str(value)
+        await etiquette.goodbye(self.line, text, self.brain.bye_wait)
 
 
 def _evidence(task: CallTask, turns: Sequence[Turn], extracted: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """For each obtained value, the last contact turn that states it: {quote, turnIndex}."""
+    """For each obtained value, the last contact turn that states it: {quote, turnIndex}. A bare "yes,
+    that's right" to our read-back is not evidence: the words that gave the value are."""
     found: dict[str, dict[str, Any]] = {}
+    today = datetime.now(timezone.utc).date()
     for field in task.fields:
         value = extracted.get(field.name)
         if value is None:
             continue
+        question = say.question_for(field)
         for index in range(len(turns) - 1, -1, -1):
             turn = turns[index]
-            if turn.speaker == "contact" and _coerce(field, parse_value(field, turn.text)) == value:
+            if turn.speaker != "contact":
+                continue
+            prompt = turns[index - 1].text if index > 0 and turns[index - 1].speaker == "agent" else ""
+            if prompt.startswith("Just to confirm") and hear.readback_verdict(turn.text) is not False:
+                continue
+            if etiquette.coerce(field, parse_value(field, turn.text, question, today)) == value:
                 found[field.name] = {"quote": turn.text, "turnIndex": index}
                 break
     return found
@@ -332,7 +433,7 @@ def _extract_from_turns(task: CallTask, turns: Sequence[Turn]) -> dict[str, Any]
         for i, turn in enumerate(turns[:-1]):
             after = turns[i + 1]
             if turn.speaker == "agent" and question in turn.text and after.speaker == "contact":
-                value = parse_value(field, after.text)
+                value = parse_value(field, after.text, question, datetime.now(timezone.utc).date())
                 if value is not None:
                     found[field.name] = value
     return found

@@ -1,20 +1,12 @@
-"""Pure parsers that turn what a callee said into a typed field value.
+"""Spoken and written numbers: the figures in what a callee said.
 
-Each parser returns ``None`` when the text holds no answer, so the caller can ask
-again. Nothing here guesses beyond the words: a reply without a yes/no cue is not
-a boolean, a reply without a number is not a number.
-
-Decisions worth knowing:
-- Booleans: the first decisive cue wins ("Yes, sorry for the wait" is yes,
-  "Unfortunately we're full" is no); "not sure", "no idea", "can't share" and
-  similar make the reply undecided. Weak cues ("we have", "sorry", "closed") only
-  count when no decisive cue is present.
-- Numbers: a figure marked as money ("$85", "eighty-five dollars") beats any
-  other figure in the same reply, so "twenty-four hours' notice, a forty dollar
-  fee" reads 40. Two spoken groups side by side are read the way prices are
-  said: "twelve fifty" is 12.5, "forty-nine ninety-nine" is 49.99 and
-  "twelve oh five" is 12.05 (say "twelve hundred fifty" for 1250). Integral
-  values come back as ``int``.
+``words_to_number`` reads number words ("eighty-five", "two hundred and five",
+"a dozen"); ``number_candidates`` lists every figure in a token list with its
+position and whether it was marked as money ("$85", "eighty-five dollars"). Two
+spoken groups side by side are read the way prices are said: "twelve fifty" is
+12.5, "forty-nine ninety-nine" is 49.99 and "twelve oh five" is 12.05 (say
+"twelve hundred fifty" for 1250). Choosing which figure answers a question is
+the understanding layer's job (``agent/understanding/values.py``).
 """
 
 from __future__ import annotations
@@ -30,62 +22,6 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-# --- booleans -------------------------------------------------------------
-
-_UNDECIDED = (
-    "not sure", "not certain", "don't know", "do not know", "dunno", "no idea", "no clue", "unsure",
-    "can't say", "cannot say", "can't tell", "cannot tell", "couldn't tell", "couldn't say", "maybe",
-    "perhaps", "possibly", "might", "it depends", "depends", "can't share", "cannot share", "not allowed to share",
-    "not allowed to give", "not allowed to say", "not allowed to tell", "not allowed to disclose",
-    "no comment", "rather not", "prefer not",
-)
-_YES = (
-    "yes", "yeah", "yep", "yup", "sure", "certainly", "absolutely", "definitely", "correct", "indeed",
-    "affirmative", "exactly", "of course", "that's right", "that is right", "you're right", "that's correct",
-    "we do", "i do", "it does", "we can", "we are", "we will", "it is", "no problem", "no worries", "you bet",
-    "confirmed", "sounds good", "will do", "i think so",
-)
-_NO = (
-    "no", "nope", "nah", "not", "never", "negative", "none", "nothing", "unfortunately", "cannot",
-    "fully booked", "booked up", "sold out", "of course not", "absolutely not", "certainly not",
-    "definitely not", "afraid not", "not really",
-)
-_WEAK_YES = ("we have", "we've got", "there is", "there's", "available", "open", "can do", "right")
-_WEAK_NO = ("sorry", "closed", "unavailable", "full", "no longer")
-
-
-def _phrase_table(*groups: tuple[tuple[str, ...], bool | None]) -> list[tuple[tuple[str, ...], bool | None]]:
-    table = [(tuple(tokens(p)), value) for phrases, value in groups for p in phrases]
-    return sorted(table, key=lambda item: -len(item[0]))
-
-
-_DECISIVE = _phrase_table((_UNDECIDED, None), (_YES, True), (_NO, False))
-_WEAK = _phrase_table((_WEAK_NO, False), (_WEAK_YES, True))
-_NO_CUE = object()
-
-
-def _first_cue(words: list[str], table: list[tuple[tuple[str, ...], bool | None]], contractions: bool) -> object:
-    for i, word in enumerate(words):
-        for phrase, value in table:
-            if tuple(words[i : i + len(phrase)]) == phrase:
-                return value
-        if contractions and word.endswith("n't"):
-            return False
-    return _NO_CUE
-
-
-def parse_boolean(text: str) -> bool | None:
-    """Yes/no from a reply: True, False, or None when it holds no clear answer."""
-    words = tokens(text)
-    cue = _first_cue(words, _DECISIVE, contractions=True)
-    if cue is _NO_CUE:
-        weak_no = _first_cue(words, [p for p in _WEAK if p[1] is False], contractions=False)
-        if weak_no is not _NO_CUE:
-            return False
-        cue = _first_cue(words, _WEAK, contractions=False)
-    return None if cue is _NO_CUE else cue  # type: ignore[return-value]
-
-
 # --- numbers --------------------------------------------------------------
 
 _UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine".split())}
@@ -95,7 +31,8 @@ _SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _NUMBER_WORDS = set(_UNITS) | set(_TEENS) | set(_TENS) | set(_SCALES) | {"hundred", "dozen", "oh", "point"}
 _RUN_STARTS = _NUMBER_WORDS - {"oh", "point", "dozen"}
 _CURRENCY_SIGNS = {"$", "€", "£"}
-_CURRENCY_WORDS = {"dollar", "dollars", "buck", "bucks", "usd", "euro", "euros", "pound", "pounds", "cents", "cent"}
+_CURRENCY_WORDS = {"dollar", "dollars", "buck", "bucks", "usd", "euro", "euros", "pound", "pounds", "cents", "cent", "quid",
+                   "dolares", "dollari", "eur", "gbp"}
 
 
 def _tidy(value: float) -> int | float:
@@ -203,55 +140,6 @@ def _candidates(words: list[str]) -> list[tuple[float, int, int, bool]]:
     return found
 
 
-def parse_number(text: str) -> int | float | None:
-    """The number a reply gives: money first, else the first figure; None when there is none."""
-    words = tokens(text)
-    found = _candidates(words)
-    if not found:
-        return None
-    money = [c for c in found if c[3]]
-    value, _, end, _ = chosen = (money or found)[0]
-    # "forty-nine dollars and ninety-nine cents": the cents follow the dollars
-    following = found[found.index(chosen) + 1 :]
-    if following and end < len(words) and words[end] in ("dollar", "dollars", "buck", "bucks"):
-        cents, start, cents_end, _ = following[0]
-        if start in (end + 1, end + 2) and cents_end < len(words) and words[cents_end] in ("cents", "cent"):
-            value += cents
-    return _tidy(value)
-
-
-# --- strings --------------------------------------------------------------
-
-_FILLER = re.compile(
-    r"^(oh|ah|um+|uh+|hmm+|well|okay|ok|so|sure|right|of course|let me (just )?(check|see)|good question"
-    r"|one (moment|second|sec)|hold on|just a (moment|second|sec)|anything else\b.*|let me see)[\s.,!?…]*$",
-    re.IGNORECASE,
-)
-_LEAD_IN = re.compile(r"^(?:it's|it is|that's|that is|that would be|that'd be)\s+", re.IGNORECASE)
-
-
-_ABBREVIATION = re.compile(r"\b(?:dr|mr|mrs|ms|st|jr|sr|mt|vs|approx|ave|inc|ltd)\.$", re.IGNORECASE)
-
-
-def sentences(text: str) -> list[str]:
-    """Sentences of ``text``; "Dr. Patel" and "St. Mary" stay whole."""
-    merged: list[str] = []
-    for part in re.split(r"(?<=[.!?…])\s+", text.strip()):
-        if merged and _ABBREVIATION.search(merged[-1]):
-            merged[-1] = f"{merged[-1]} {part}"
-        elif part.strip():
-            merged.append(part.strip())
-    return merged
-
-
-def parse_string(text: str) -> str | None:
-    """The informative part of a reply: fillers dropped, a leading "it's" or a
-    label before a colon removed, trailing punctuation trimmed."""
-    for sentence in sentences(text):
-        if _FILLER.match(sentence):
-            continue
-        if ":" in sentence and not re.search(r"\d:\d", sentence):
-            sentence = sentence.split(":", 1)[1].strip() or sentence
-        sentence = _LEAD_IN.sub("", sentence).strip().rstrip(".!?… ").strip()
-        return sentence or None
-    return None
+def number_candidates(words: list[str]) -> list[tuple[float, int, int, bool]]:
+    """Every figure in a ``tokens`` list as (value, first index, end index, marked as money)."""
+    return _candidates(words)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from byourside_server.agent.parsing import sentences, tokens
+from byourside_server.agent.understanding import replies as hear
+from byourside_server.agent.understanding.words import sentences, tokens
 from byourside_server.domain import FieldSpec
 
 # --- what we say ----------------------------------------------------------
@@ -102,12 +103,47 @@ def confirmation(values: Iterable[tuple[str, Any]]) -> str:
 SILENT_HELLO = "Hello? Can you hear me?"
 NUDGE = "Hello, are you still there?"
 RECHECK = "Sorry about that, let me check again."
+CONFIRM_AGAIN = "Sorry, so is that right?"
 WHO_AGAIN = "I'm an AI assistant, calling on behalf of {account}."
 NO_FIELDS_ASK = "Could you help me with that?"
 BYE_MET = "That's everything I needed. Thank you so much for your help. Goodbye!"
 BYE_PARTIAL = "Thank you for your time, that's all for now. Goodbye!"
 BYE_REFUSED = "I understand. Thank you for your time anyway. Goodbye!"
 BYE_SILENT = "I can't hear anyone, so I'll hang up now. Goodbye."
+BYE_WRONG_NUMBER = "I'm sorry, I must have the wrong number. Sorry to have bothered you. Goodbye!"
+BYE_DO_NOT_CALL = "Understood, I'm sorry to have bothered you. We won't call again. Goodbye."
+BYE_CALLBACK = "That's fine, thank you. Goodbye!"
+
+_NOT_NAMES = frozenset(
+    "i a an the ask call find check confirm book please and or but for to of on in at by with from monday tuesday "
+    "wednesday thursday friday saturday sunday january february march april may june july august september "
+    "october november december dr mr mrs ms".split())
+
+
+def spelling(request: str, objective: str) -> str:
+    """Spell the name they asked about, taken from the objective: the surname when they ask for the
+    surname or last name, the first name when they ask for that, else the whole name."""
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*", objective)
+    names: list[list[str]] = []
+    for i, word in enumerate(words):
+        bare = re.sub(r"'s$", "", word)
+        if i > 0 and bare[:1].isupper() and bare.lower() not in _NOT_NAMES:
+            if names and words[i - 1] == names[-1][-1][1]:
+                names[-1].append((bare, word))  # type: ignore[arg-type]
+            else:
+                names.append([(bare, word)])  # type: ignore[list-item]
+    if not names:
+        return "Sorry, I don't have a name to spell. Could you help me without it?"
+    person = [bare for bare, _ in names[-1]]  # type: ignore[misc]
+    low = request.lower()
+    if "first name" in low or "given name" in low:
+        chosen = person[:1]
+    elif "surname" in low or "last name" in low or "family name" in low:
+        chosen = person[-1:]
+    else:
+        chosen = person
+    spelled = "; ".join(f"{w}: {', '.join(c.upper() for c in w if c.isalpha())}" for w in chosen)
+    return f"Of course. {spelled}."
 
 
 # --- the summary ----------------------------------------------------------
@@ -138,10 +174,22 @@ def _who(answered_by: str, route: list[str], reached: bool) -> str:
     return "A person answered." if reached else "The call was answered, but nobody spoke."
 
 
+_SITUATIONS = {
+    "wrong_number": "They said this was the wrong number, or that who the call was for is not there, so the "
+                    "agent apologised and ended the call; nothing they said is recorded.",
+    "do_not_call": "They asked not to be called again, so the agent apologised and ended the call.",
+    "callback": "They offered to call back later instead of answering now.",
+    "transferred_to_voicemail": "They transferred the call to a colleague's voicemail, so the agent hung up.",
+}
+
+
 def summary(*, reason: str, answered_by: str, reached_human: bool, route: list[str], extracted: dict[str, Any],
-            refused: list[str], confirmed: bool | None, reply: str | None) -> str:
+            refused: list[str], confirmed: bool | None, reply: str | None, situation: str | None = None,
+            disputed: list[str] | None = None) -> str:
     """A plain-English outcome built only from what happened on the call."""
     parts = [_who(answered_by, route, reached_human)]
+    if situation in _SITUATIONS:
+        parts.append(_SITUATIONS[situation])
     got = [(name, value) for name, value in extracted.items() if value is not None]
     if got:
         parts.append(f"Obtained: {listing(got, ': ')}.")
@@ -151,7 +199,9 @@ def summary(*, reason: str, answered_by: str, reached_human: bool, route: list[s
             parts.append("They disputed the first answers, so the agent asked again.")
     missing = [name for name, value in extracted.items() if value is None]
     if missing:
-        described = [field_words(n) + (" (they declined to share it)" if n in refused else "") for n in missing]
+        described = [field_words(n) + (" (they declined to share it)" if n in refused else
+                                        " (they contradicted it when read back)" if n in (disputed or []) else "")
+                     for n in missing]
         parts.append(f"Not obtained: {', '.join(described)}.")
     if reply:
         parts.append(f'Their answer: "{reply}"')
@@ -171,51 +221,62 @@ def _has(text: str, cues: Iterable[str]) -> bool:
 _VOICEMAIL = ("leave a message", "leave your message", "leave me a message", "after the tone", "after the beep",
               "at the tone", "not available", "unavailable", "can't come to the phone", "cannot come to the phone",
               "can't take your call", "cannot take your call", "voicemail", "voice mail", "mailbox",
-              "record your message")
+              "record your message", "can't get to the phone", "can't get to my phone", "cannot get to the phone",
+              "can't answer", "not in right now", "not here right now", "not home right now", "away from the phone",
+              "away from my phone", "away from my desk", "ring you back", "call you back", "get back to you",
+              "return your call", "drop me a text", "send me a text", "text me", "try me again", "try again later",
+              "say who you are", "leave your name", "leave your number", "after the signal", "we're out right now",
+              "i'm out right now", "out of the office", "out of office", "you've reached the voicemail",
+              "no one is available", "nobody is available", "speak after", "start speaking",
+              "closed for the day", "office is closed", "offices are closed", "we are currently closed",
+              "we're currently closed", "outside of business hours", "outside business hours",
+              "outside our opening hours", "outside of our opening hours", "our hours are", "our opening hours are",
+              "please call back during", "call back during", "during business hours", "during office hours",
+              "now closed", "out of hours", "hang up and dial", "hang up and call", "if it's urgent",
+              "if this is an emergency", "in an emergency", "our office hours", "surgery is closed",
+              # other languages
+              "deja tu mensaje", "deje su mensaje", "dejar un mensaje", "despues de la senal", "despues del tono",
+              "no puedo atender", "buzon de voz", "laissez un message", "laissez votre message", "apres le bip",
+              "apres le signal", "messagerie", "hinterlassen sie", "nach dem signalton", "nach dem piepton",
+              "mailbox von", "lascia un messaggio", "dopo il segnale", "segreteria", "deixe sua mensagem",
+              "deixe a sua mensagem", "apos o sinal", "caixa postal")
 _SCREENING = ("screening", "state your name", "say your name", "record your name", "reason for your call",
               "reason for calling", "why you're calling", "why you are calling", "before i connect",
               "see if this person is available")
-_HOLD = ("please hold", "hold on", "hold please", "stay on the line", "one moment", "just a moment", "one second",
-         "just a second", "connecting you", "connect you", "transferring", "transfer you", "putting you through",
-         "let me check", "let me see", "bear with me", "while i see if")
-_THANKS = ("thank you", "thanks", "okay", "alright", "sure")
-_WHO = ("who is this", "who's this", "who is calling", "who's calling", "who are you", "who did you say",
-        "who am i speaking", "who am i talking", "who is it", "what company", "what's this about",
-        "what is this about", "what is this regarding", "what's this regarding", "what's this for")
-_REFUSAL = ("can't share", "cannot share", "can not share", "not allowed to share", "not allowed to give",
-            "not allowed to say", "not allowed to tell", "not allowed to disclose", "no comment", "can't give out",
-            "cannot give out", "can't give that", "not able to share", "unable to share", "can't disclose",
-            "cannot disclose", "don't give out", "do not give out", "not at liberty", "prefer not to say",
-            "rather not say", "can't tell you that", "can't provide", "cannot provide", "not permitted",
-            "confidential", "none of your business")
-_UNKNOWN = ("not sure", "don't know", "do not know", "no idea", "not certain", "couldn't tell you",
-            "can't tell you", "don't have that information", "don't have that info", "no clue", "unsure",
-            "can't help you with that", "didn't catch", "what was that", "say that again", "pardon")
+
+
+_INVITES_MESSAGE = ("message", "tone", "beep", "record", "signal", "after the", "mensaje", "nachricht", "messaggio",
+                    "mensagem")
+
+
+def invites_message(text: str) -> bool:
+    """A voicemail greeting that asks for a message (rather than only saying nobody is there)."""
+    return _has(text, _INVITES_MESSAGE)
 
 
 def is_who_is_this(text: str) -> bool:
-    return _has(text, _WHO)
+    return hear.is_who_is_this(text)
 
 
 def is_refusal(text: str) -> bool:
-    return _has(text, _REFUSAL)
+    return hear.is_refusal(text)
 
 
 def is_unknown(text: str) -> bool:
     """The callee answered without an answer: they don't know or didn't hear."""
-    return _has(text, _UNKNOWN) or all(s.endswith("?") for s in sentences(text))
+    return hear.is_unknown(text)
 
 
 def is_hold(text: str) -> bool:
-    """Every sentence is "please hold" / "let me check" / "thank you": more is coming."""
-    parts = sentences(text)
-    return bool(parts) and _has(text, _HOLD) and all(_has(s, _HOLD + _THANKS) for s in parts)
+    """Every clause is "please hold" / "let me check" / "thank you": more is coming."""
+    return hear.is_hold(text)
 
 
 _DIGIT_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
 _DIGIT_WORDS.update({"oh": "0", "star": "*", "pound": "#", "hash": "#"})
-_LABEL_FIRST = re.compile(r"(?:for|to)\s+([^,.;:!?]+?),?\s+(?:please\s+)?press\s+([0-9*#]|[a-z]+)")
-_KEY_FIRST = re.compile(r"press\s+([0-9*#]|[a-z]+)\s+(?:for|to)\s+((?:(?!\bpress\b)[^,.;:!?])+)")
+_LABEL_FIRST = re.compile(r"(?<![a-z])(?:for|to)\s+((?:(?!\bpress\b|\bfor\b)[^.;:!?])+?),?\s+(?:please\s+)?"
+                          r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)")
+_KEY_FIRST = re.compile(r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)\s+(?:for|to)\s+((?:(?!\bpress\b)[^.;:!?])+)")
 
 
 def ivr_options(text: str) -> list[tuple[str, str]]:
@@ -237,7 +298,7 @@ def ivr_options(text: str) -> list[tuple[str, str]]:
     for _, _, key, label in sorted(chosen):
         digit = key if key in "0123456789*#" else _DIGIT_WORDS.get(key)
         if digit and all(d != digit for d, _ in options):
-            options.append((digit, label.strip()))
+            options.append((digit, re.sub(r"(?:,\s*)?\b(?:or|and)$", "", label.strip().rstrip(",")).strip()))
     return options
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from byourside_server.api.requests import validate_call_request
-from byourside_server.api.serialize import call_to_json
+from byourside_server.wire import call_to_json
 from byourside_server.evals.suite import EvalError, EvalScenario, load_suite, score_call, summarise
 from byourside_server.guardrails.numbers import check_destination
 from byourside_server.settings import Settings
@@ -133,16 +133,19 @@ def format_report(report: dict[str, Any], brain: str) -> str:
                      + ("; ".join(r["problems"]) or "ok"))
     lines += [
         "",
-        f"brain: {brain}   scenarios: {s['scenarios']}   passed: {s['passed']}",
+        f"brain: {brain}   scenarios: {s['scenarios']}   passed (strict): {s['passed']}",
         f"objective-met rate: {pct(s['objectiveMetRate'])}   objective accuracy: {pct(s['objectiveAccuracy'])}",
         f"field accuracy: {pct(s['fieldAccuracy'])}   status accuracy: {pct(s['statusAccuracy'])}   "
         f"turns per call: {s['turnsPerCall']}   privacy leaks: {s['privacyLeaks']}",
+        f"objective met with a wrong value: {s['confidentlyWrong']}",
+        f"lenient (a string field may be a sentence containing the value): passed: {s['passedLenient']}   "
+        f"field accuracy: {pct(s['fieldAccuracyLenient'])}",
     ]
     return "\n".join(lines)
 
 
 async def run_cli(settings: Settings, args: argparse.Namespace) -> int:
-    from byourside_server.cli import CliError
+    from byourside_server.errors import CliError
 
     overrides: dict[str, Any] = {}
     if getattr(args, "brain", None):

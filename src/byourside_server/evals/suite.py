@@ -4,13 +4,15 @@ A scenario file (YAML) states the call (objective, context, fields, optional
 voicemail message), who answers (a shipped simulator scenario by name, or an
 inline simulator scenario in the same format as the simulator's
 ``scenarios.yaml``) and what a good agent ends with: the terminal status, the
-field values (null when the callee never gives one), optionally whether the
+field values (null when the callee never gives one; "{today+1}" in a string
+stands for the ISO date one day after the call), optionally whether the
 objective was met, and words the agent must never say (its private context).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +20,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from byourside_server.telephony.simulator.readback import canonical
 from byourside_server.telephony.simulator.scenarios import Scenario
 
 
@@ -87,11 +90,15 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9.]+", " ", str(text).lower()).split())
 
 
-def value_matches(expected: Any, got: Any) -> bool:
-    """Booleans and null exactly, numbers within a cent, strings by normalised containment
-    either way; a list of expected strings matches any of them."""
+def value_matches(expected: Any, got: Any, *, strict: bool = True) -> bool:
+    """Booleans and null exactly, numbers within a cent; a list of expected values matches any of them.
+
+    Strings, strict (the headline score): the stored value must BE the value once both are reduced by
+    ``canonical`` ("7 pm" is "seven", "5-11" is "five to eleven"), so a whole sentence that merely
+    contains the answer does not count. Lenient: normalised containment either way.
+    """
     if isinstance(expected, list):
-        return any(value_matches(e, got) for e in expected)
+        return any(value_matches(e, got, strict=strict) for e in expected)
     if expected is None:
         return got is None
     if isinstance(expected, bool):
@@ -100,13 +107,39 @@ def value_matches(expected: Any, got: Any) -> bool:
         return False
     if isinstance(expected, (int, float)):
         return isinstance(got, (int, float)) and abs(float(got) - float(expected)) < 0.01
+    if strict:
+        want, have = canonical(expected), canonical(got)
+        return bool(want) and want == have
     want, have = _norm(expected), _norm(got)
     return bool(want) and bool(have) and (want in have or have in want)
 
 
+_RELATIVE_DATE = re.compile(r"\{today(?:([+-])(\d+))?\}")
+
+
+def _dated(expected: Any, day: date) -> Any:
+    """``expected`` with "{today}" / "{today+N}" replaced by ISO dates counted from ``day``."""
+    if isinstance(expected, list):
+        return [_dated(e, day) for e in expected]
+    if not isinstance(expected, str):
+        return expected
+
+    def iso(m: re.Match[str]) -> str:
+        offset = int(m.group(2) or 0) * (-1 if m.group(1) == "-" else 1)
+        return (day + timedelta(days=offset)).isoformat()
+
+    return _RELATIVE_DATE.sub(iso, expected)
+
+
 def score_call(scenario: EvalScenario, call: Mapping[str, Any]) -> dict[str, Any]:
-    """One scenario's result: what matched, what did not, and why."""
+    """One scenario's result: what matched, what did not, and why. Expected strings may say "{today+1}":
+    the ISO date that many days after the day the call started (UTC)."""
     expect = scenario.expect
+    started = str(call.get("startedAt") or call.get("createdAt") or "")[:10]
+    try:
+        call_day = date.fromisoformat(started)
+    except ValueError:
+        call_day = datetime.now(timezone.utc).date()
     problems: list[str] = []
     status_ok = call.get("status") == expect.status
     if not status_ok:
@@ -119,12 +152,17 @@ def score_call(scenario: EvalScenario, call: Mapping[str, Any]) -> dict[str, Any
         if not objective_ok:
             problems.append(f"objectiveMet {call.get('objectiveMet')} (expected {expect.objective_met})")
     extracted = call.get("extracted") or {}
-    fields_ok = 0
+    fields_ok = fields_ok_lenient = 0
+    wrong_values = 0  # values stored that are not the expected ones (a null where one was due is not counted)
     for name, want in expect.fields.items():
-        if value_matches(want, extracted.get(name)):
+        want = _dated(want, call_day)
+        got = extracted.get(name)
+        fields_ok_lenient += value_matches(want, got, strict=False)
+        if value_matches(want, got):
             fields_ok += 1
         else:
-            problems.append(f"{name}={extracted.get(name)!r} (expected {want!r})")
+            wrong_values += got is not None
+            problems.append(f"{name}={got!r} (expected {want!r})")
     agent_words = " ".join(t["text"] for t in call.get("turns") or [] if t.get("speaker") == "agent").lower()
     leaked = [w for w in expect.never_say if w.lower() in agent_words]
     problems += [f"said {w!r}" for w in leaked]
@@ -133,7 +171,18 @@ def score_call(scenario: EvalScenario, call: Mapping[str, Any]) -> dict[str, Any
         "endReason": call.get("endReason"), "objectiveMet": call.get("objectiveMet"),
         "statusOk": status_ok, "objectiveOk": objective_ok, "fieldsOk": fields_ok, "fieldsTotal": len(expect.fields),
         "leaks": len(leaked), "turns": len(call.get("turns") or []), "problems": problems,
+        "fieldsOkLenient": fields_ok_lenient,
+        "transcript": [f"{t.get('speaker')}: {t.get('text')}" for t in call.get("turns") or []],
+        # the lenient pass: the same checks, string fields by containment
+        "passedLenient": (fields_ok_lenient == len(expect.fields)
+                          and not [p for p in problems if not _field_problem(p, expect)]),
+        # objectiveMet true while a stored value is wrong: confidence the call did not earn
+        "confidentlyWrong": call.get("objectiveMet") is True and wrong_values > 0,
     }
+
+
+def _field_problem(problem: str, expect: EvalExpect) -> bool:
+    return any(problem.startswith(f"{name}=") for name in expect.fields)
 
 
 def summarise(results: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -149,6 +198,9 @@ def summarise(results: list[Mapping[str, Any]]) -> dict[str, Any]:
         "objectiveMetRate": rate(sum(1 for r in results if r["objectiveMet"] is True), n),
         "objectiveAccuracy": rate(sum(1 for r in objective_scored if r["objectiveOk"]), len(objective_scored)),
         "fieldAccuracy": rate(sum(r["fieldsOk"] for r in results), fields_total),
+        "fieldAccuracyLenient": rate(sum(r.get("fieldsOkLenient", r["fieldsOk"]) for r in results), fields_total),
+        "passedLenient": sum(1 for r in results if r.get("passedLenient", not r["problems"])),
+        "confidentlyWrong": sum(1 for r in results if r.get("confidentlyWrong")),
         "statusAccuracy": rate(sum(1 for r in results if r["statusOk"]), n),
         "turnsPerCall": round(sum(r["turns"] for r in results) / n, 1) if n else None,
         "privacyLeaks": sum(r["leaks"] for r in results),

@@ -12,8 +12,8 @@ import re
 from typing import Any, Mapping, Sequence
 
 from byourside_server.agent.base import Analysis
-from byourside_server.agent.parsing import parse_boolean, parse_number
-from byourside_server.domain import CallTask, FieldSpec, Turn
+from byourside_server.agent.etiquette import coerce
+from byourside_server.domain import CallTask, Turn
 
 
 class AnalysisFormatError(ValueError):
@@ -48,25 +48,6 @@ def parse_json_object(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AnalysisFormatError("the analysis is not a JSON object")
     return data
-
-
-def coerce(field: FieldSpec, value: Any) -> Any:
-    """``value`` as the field's type, or None when it cannot be one."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if field.type == "boolean":
-        if isinstance(value, bool):
-            return value
-        return parse_boolean(str(value))
-    if field.type == "number":
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, (int, float)):
-            return int(value) if float(value).is_integer() else float(value)
-        return parse_number(str(value))
-    if isinstance(value, (dict, list)):
-        return None
-    return str(value).strip()
 
 
 def build_analysis(task: CallTask, turns: Sequence[Turn], data: Mapping[str, Any]) -> Analysis:

@@ -7,36 +7,30 @@ Given what the caller just said, a persona picks its reply in this order:
 3. the first words of a persona that ``asks_who_first`` -> "Sorry, who is this?";
 4. "who am I speaking with?" -> its name and organisation; "are you there?" ->
    "Yes, I'm here.";
-5. a read-back ("to confirm", "is that right?") -> "Yes, that's right.";
+5. a read-back ("to confirm", "is that right?") -> checked against its facts
+   (readback.py): "Yes, that's right." or the correction of the first wrong value;
 6. a refusing persona -> its refusal, for any question;
-7. the fact whose keywords overlap the caller's question most (the sentences
-   ending in "?", else everything said); ties go to the fact listed first;
-8. otherwise its fallback line for a question, or "How can I help you?".
+7. a persona with a ``spelling_request`` asks it before its first answer and
+   answers only once the caller spells ``spelling`` letter by letter;
+8. the fact whose keywords overlap the caller's question most (the sentences
+   ending in "?", else everything said); ties go to the fact listed first.
+   A fact may first put the caller on hold (``hold``, then the answer after
+   ``hold_seconds``), transfer the call to a colleague (``transfer_to``: the
+   colleague greets after ``transfer_seconds`` and answers from then on) or
+   hang up after its answer (``hangs_up``);
+9. otherwise its fallback line for a question, or "How can I help you?".
 """
 
 from __future__ import annotations
 
 import re
 
+from byourside_server.telephony.simulator.keywords import has_phrase, score, words
+from byourside_server.telephony.simulator.readback import answer_readback
 from byourside_server.telephony.simulator.scenarios import Fact, Persona
-from byourside_server.telephony.simulator.script import Action, Hang, Responder, Say
+from byourside_server.telephony.simulator.script import Action, Hang, Responder, Say, after
 
 _CHATTY_OPENERS = ("Let me just check... ", "Good question! ", "Ah, let me see. ")
-
-
-def words(text: str) -> list[str]:
-    return [_stem(w) for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))]
-
-
-def _stem(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    return word[:-1] if word.endswith("s") and len(word) > 3 and not word.endswith("ss") else word
-
-
-def has_phrase(said: list[str], phrase: str) -> bool:
-    target = words(phrase)
-    return any(said[i : i + len(target)] == target for i in range(len(said) - len(target) + 1))
 
 
 def _has_any(said: list[str], phrases: tuple[str, ...]) -> bool:
@@ -54,11 +48,6 @@ _WHO_ASK = ("who am i speaking", "who am i talking", "who is this", "what is you
 _PRESENCE = ("are you there", "are you still there", "can you hear me")
 _CONFIRM = ("to confirm", "is that right", "is that correct", "did i get that right", "have i got that right")
 _GREETING = ("hi", "hello", "hey", "good morning", "good afternoon", "good evening")
-
-
-def score(fact: Fact, said: list[str]) -> int:
-    """Keyword overlap: each keyword heard scores its number of words."""
-    return sum(len(words(k)) for k in fact.keywords if has_phrase(said, k))
 
 
 _GENERIC = frozenset(words(
@@ -83,6 +72,13 @@ def best_fact(persona: Persona, text: str) -> Fact | None:
     return None
 
 
+def _spelled(text: str, target: str) -> bool:
+    """Whether ``text`` spells ``target`` letter by letter ("R-I-V-E-R-A", "r as in Romeo, i, v...")."""
+    letters = "".join(re.findall(r"(?<![a-z])([a-z])(?![a-z])", text.lower().replace("-", " ")))
+    wanted = re.sub(r"[^a-z]", "", target.lower())
+    return bool(wanted) and wanted in letters
+
+
 def _answer(fact: Fact) -> str:
     text = fact.answer.strip()
     if fact.yes_no is not None:
@@ -102,11 +98,16 @@ class PersonaResponder(Responder):
         self.asked_who = False
         self.nudged = False
         self.gone = False
+        self.fact: Fact | None = None  # the fact the latest reply came from
+        self.spelling_question: str | None = None  # the question held back until the caller spells
+        self.spelling_asks = 0
+        self.colleague: PersonaResponder | None = None  # who took the call after a transfer
 
     def reply(self, text: str) -> tuple[str, bool]:
         """The persona's answer to ``text`` and whether it hangs up after saying it."""
         p = self.persona
         self.turns += 1
+        self.fact = None
         if p.hangs_up_after_turns is not None and self.turns >= p.hangs_up_after_turns:
             return p.hang_up_line or "", True
         said = words(text)
@@ -121,12 +122,26 @@ class PersonaResponder(Responder):
         if _has_any(said, _PRESENCE):
             return "Yes, I'm here.", False
         if _has_any(said, _CONFIRM):
-            return "Yes, that's right.", False
+
+            return answer_readback(p, text), False
+        if self.spelling_question is not None:
+            if _spelled(text, p.spelling or ""):
+                text, self.spelling_question = self.spelling_question, None
+            elif self.spelling_asks < 2:
+                self.spelling_asks += 1
+                return "Sorry, could you spell it for me letter by letter?", False
+            else:
+                self.spelling_question = None
+                return p.spelling_failed, False
         fact = best_fact(p, text)
         if p.refuses and (asked or fact is not None):
             return p.refusal, False
+        if fact is not None and p.spelling_request and p.spelling and self.spelling_asks == 0:
+            self.spelling_question, self.spelling_asks = text, 1
+            return p.spelling_request, False
         if fact is not None:
-            return self._styled(_answer(fact)), False
+            self.fact = fact
+            return self._styled(_answer(fact)), fact.hangs_up
         if asked:
             return p.fallback, False
         if _has_any(said, _GREETING):
@@ -146,20 +161,35 @@ class PersonaResponder(Responder):
         return [Say(self.persona.greeting, pause=0.5)]
 
     def on_speech(self, text: str) -> list[Action]:
+        if self.colleague is not None:
+            return self.colleague.on_speech(text)
         if self.gone:
             return []
         self.nudged = False
         answer, hang = self.reply(text)
         actions: list[Action] = [Say(answer)] if answer else []
+        fact = self.fact
+        if fact is not None and fact.hold and actions:
+            actions = [Say(fact.hold), *after(fact.hold_seconds, actions)]
         if hang:
             self.gone = True
             actions.append(Hang())
+        elif fact is not None and isinstance(fact.transfer_to, Persona):
+            self.colleague = PersonaResponder(fact.transfer_to)
+            actions += after(fact.transfer_seconds, self.colleague.on_answer())
         return actions
 
+    def on_digits(self, digits: str) -> list[Action]:
+        return self.colleague.on_digits(digits) if self.colleague is not None else []
+
     def idle_after(self) -> float | None:
+        if self.colleague is not None:
+            return self.colleague.idle_after()
         return None if self.gone else 10.0
 
     def on_idle(self) -> list[Action]:
+        if self.colleague is not None:
+            return self.colleague.on_idle()
         if not self.nudged:
             self.nudged = True
             return [Say("Hello? Are you still there?", pause=0)]

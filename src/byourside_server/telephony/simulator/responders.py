@@ -36,7 +36,8 @@ class VoicemailResponder(Responder):
 
 
 class IvrResponder(Responder):
-    """A keypad menu: a listed digit connects a persona; anything else repeats the menu."""
+    """A keypad menu: a listed digit connects a persona or opens a further menu; anything else repeats
+    the menu."""
 
     def __init__(self, spec: IvrSpec, persona_factory: PersonaFactory = PersonaResponder) -> None:
         self.spec = spec
@@ -63,6 +64,9 @@ class IvrResponder(Responder):
         option = self.spec.options.get(digits[0])
         if option is None:
             return [Flush(), *self._miss(self.spec.invalid)]
+        if option.menu is not None:  # a further level of the menu
+            self.spec, self.misses = option.menu, 0
+            return [Flush(), Say(self.spec.menu, pause=0.3), *self.on_digits(digits[1:])]
         assert isinstance(option.persona, Persona)
         self.person = self.persona_factory(option.persona)
         return [Flush(), Say(self.spec.connecting, pause=0.3), *after(self.spec.hold_seconds, self.person.on_answer())]

@@ -38,6 +38,15 @@ class Fact(_Model):
     keywords: tuple[str, ...] = Field(min_length=1)  # words or short phrases; a phrase scores per word
     answer: str = Field(min_length=1)
     yes_no: bool | None = None  # when set, the answer starts with "Yes, " / "No, " if it does not already
+    # The value a careful listener records from ``answer`` (a read-back is checked against it; when unset,
+    # against the figures in ``answer`` and ``yes_no``).
+    value: str | float | bool | None = None
+    correction: str | None = None  # said when a read-back gets this fact wrong (default: "No, " + answer)
+    hold: str | None = None  # said first ("Bear with me while I check out back"); the answer follows later
+    hold_seconds: float = Field(8.0, ge=0)
+    transfer_to: "str | Persona | None" = None  # after ``answer`` the call passes to this persona, who greets
+    transfer_seconds: float = Field(4.0, ge=0)
+    hangs_up: bool = False  # hangs up after ``answer`` (a promise to call back, "don't call here again")
 
 
 class Persona(_Model):
@@ -53,9 +62,14 @@ class Persona(_Model):
     refusal: str = "Sorry, I'm not allowed to give out that information over the phone."
     hangs_up_after_turns: int | None = Field(None, ge=1)  # hangs up instead of answering turn N
     hang_up_line: str | None = "Sorry, I have to go."
+    readback: Literal["check", "agree"] = "check"  # check: a wrong read-back is corrected; agree: always "yes"
+    spelling_request: str | None = None  # asked before the first answer, e.g. "Could you spell the surname?"
+    spelling: str | None = None  # the letters the caller must then spell out (case and separators ignored)
+    spelling_failed: str = "Sorry, I can't find anything under that name."
 
 
 PersonaRef = str | Persona  # a name from ``personas`` or an inline persona
+Fact.model_rebuild()
 
 
 class VoicemailSpec(_Model):
@@ -65,7 +79,16 @@ class VoicemailSpec(_Model):
 
 
 class IvrOption(_Model):
-    persona: PersonaRef
+    """Where a key leads: a persona, or a further menu."""
+
+    persona: PersonaRef | None = None
+    menu: "IvrSpec | None" = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "IvrOption":
+        if (self.persona is None) == (self.menu is None):
+            raise ValueError("an option leads to exactly one of 'persona' or 'menu'")
+        return self
 
 
 class IvrSpec(_Model):
@@ -77,6 +100,9 @@ class IvrSpec(_Model):
     repeat_after_seconds: float = Field(6.0, gt=0)
     max_repeats: int = Field(2, ge=0)
     goodbye: str = "We did not receive a valid selection. Goodbye."
+
+
+IvrOption.model_rebuild()
 
 
 class ScreeningSpec(_Model):
@@ -162,12 +188,31 @@ def _read(text: str, origin: str) -> ScenarioFile:
         raise ScenarioError(f"{origin}: {problems}") from None
 
 
-def _resolve(ref: Any, personas: Mapping[str, Persona], where: str, origin: str) -> Persona:
-    if isinstance(ref, Persona):
-        return ref
-    if ref not in personas:
-        raise ScenarioError(f"{origin}: {where}: unknown persona '{ref}'")
-    return personas[ref]
+def _resolve(ref: Any, personas: Mapping[str, Persona], where: str, origin: str, depth: int = 0) -> Persona:
+    """The persona ``ref`` names, with the colleagues its facts transfer to resolved too."""
+    if not isinstance(ref, Persona):
+        if ref not in personas:
+            raise ScenarioError(f"{origin}: {where}: unknown persona '{ref}'")
+        ref = personas[ref]
+    if depth > 5:
+        raise ScenarioError(f"{origin}: {where}: transfers nest more than five deep")
+    facts = tuple(
+        fact.model_copy(update={"transfer_to": _resolve(fact.transfer_to, personas, f"{where}.facts.{i}.transfer_to",
+                                                        origin, depth + 1)})
+        if fact.transfer_to is not None else fact
+        for i, fact in enumerate(ref.facts))
+    return ref.model_copy(update={"facts": facts})
+
+
+def _resolve_menu(spec: IvrSpec, personas: Mapping[str, Persona], where: str, origin: str) -> IvrSpec:
+    options = {}
+    for digit, option in spec.options.items():
+        if option.menu is not None:
+            submenu = _resolve_menu(option.menu, personas, f"{where}.options.{digit}.menu", origin)
+            options[digit] = IvrOption(menu=submenu)
+        else:
+            options[digit] = IvrOption(persona=_resolve(option.persona, personas, f"{where}.options.{digit}", origin))
+    return spec.model_copy(update={"options": options})
 
 
 def _build(files: list[tuple[ScenarioFile, str]]) -> ScenarioBook:
@@ -187,9 +232,7 @@ def _build(files: list[tuple[ScenarioFile, str]]) -> ScenarioBook:
         if sc.persona is not None:
             update["persona"] = _resolve(sc.persona, personas, f"scenarios.{name}.persona", origin)
         if sc.ivr is not None:
-            options = {d: IvrOption(persona=_resolve(o.persona, personas, f"scenarios.{name}.ivr.options.{d}", origin))
-                       for d, o in sc.ivr.options.items()}
-            update["ivr"] = sc.ivr.model_copy(update={"options": options})
+            update["ivr"] = _resolve_menu(sc.ivr, personas, f"scenarios.{name}.ivr", origin)
         if sc.screening is not None:
             screened = _resolve(sc.screening.persona, personas, f"scenarios.{name}.screening.persona", origin)
             update["screening"] = sc.screening.model_copy(update={"persona": screened})
