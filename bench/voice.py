@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,7 @@ from sipp_uas import answer_play, start_sipp
 from byourside_server.telephony.base import DialRequest, DialResult, Speech
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
+from byourside_server.voice.telephony import VoicedTelephony
 from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, ulaw_decode, ulaw_encode
 from byourside_server.voice.pipeline import (
     SpeechToText,
@@ -95,6 +97,23 @@ class FixedTTS(TextToSpeech):
         await asyncio.sleep(TTS_FIRST_S)
         t = np.arange(int(0.06 * len(text) * TELEPHONE_RATE / 10)) / TELEPHONE_RATE
         return (6000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+
+
+# Its first clause ("Thanks a lot,") can be spoken long before its first sentence is complete.
+STREAMED_REPLY = "Thanks a lot, that works for me and I will see you on Tuesday at ten then."
+
+
+async def fake_llm_tokens(line, said: dict) -> AsyncIterator[str]:
+    """The fake LLM streaming: first token after LLM_FIRST_S, then one every LLM_TOKEN_S. Notes the timeline
+    ms at which the last token arrived (``said["last_token_ms"]``)."""
+    words = STREAMED_REPLY.split(" ")
+    tokens = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+    await asyncio.sleep(LLM_FIRST_S)
+    for index, token in enumerate(tokens):
+        if index:
+            await asyncio.sleep(LLM_TOKEN_S)
+        said["last_token_ms"] = line.elapsed_ms()
+        yield token
 
 
 async def fake_llm() -> str:
@@ -265,7 +284,8 @@ class ClosingTimes:
         return utterance
 
 
-async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[str, list[float]]:
+async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
+                   stream_llm: bool = False) -> dict[str, list[float]]:
     config = VoiceConfig()
     if mode == "fake":
         stt_inner, tts_inner = FixedSTT(), FixedTTS()
@@ -281,12 +301,12 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
         return endpointers[-1]
 
     voice = VoiceFactory(lambda: stt, lambda: tts, endpointer, barge_in_ms=0, turn_detector=detector,
-                         stt_early_ms=config.stt_early_ms)
+                         stt_early_ms=config.stt_early_ms, speculate=config.turn_speculate)
     await voice.load()
     run_dir = workdir / mode
     run_dir.mkdir()
     far_end = start_sipp(answer_play(audio, after_ms=1000), run_dir, echo=False, timeout_s=300)
-    telephony = SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1"), voice)
+    telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1")), voice)
     figures: dict[str, list[float]] = {"latency": [], "model": [], "beyond_model": [], "turn_wait": [],
                                        "overhead": [], "by_turn_detector": [], "stt": [], "tts_first": []}
     heard_texts = []
@@ -294,17 +314,29 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
         outcome = await telephony.dial(DialRequest("bench", "+14155550123", "+14155550100", 5, "en-US", "x"))
         assert outcome.result is DialResult.ANSWERED, outcome
         line = outcome.line
-        timeline = CalleeTimeline(line.rtp, audio, figures.setdefault("cut_ins", []))  # the ground truth
+        rtp = line.media.rtp  # the SIP adapter's RTP session: its ticks are the line's timeline
+        timeline = CalleeTimeline(rtp, audio, figures.setdefault("cut_ins", []))  # the ground truth
         while not timeline.done():  # a cut-in takes a turn of its own: go on until the last line is answered
             heard = await line.listen(GAP_SECONDS + 15)
             if not isinstance(heard, Speech):
                 break
             heard_texts.append(heard.text)
             llm_start = time.perf_counter()
-            reply = await fake_llm()
-            llm = time.perf_counter() - llm_start
-            spoken = await line.say(reply)
-            closed_ms, ended_by = endpointers[-1].closed[heard.end_ms]
+            if stream_llm:
+                said: dict = {}
+                _, spoken = await line.say_stream(fake_llm_tokens(line, said))
+                llm = LLM_FIRST_S + LLM_TOKEN_S * (len(STREAMED_REPLY.split(" ")) - 1)
+                if not spoken.interrupted:  # how long before the reply's last token its first audio left
+                    figures.setdefault("audio_lead", []).append(said["last_token_ms"] - (spoken.start_ms + FRAME_MS))
+            else:
+                reply = await fake_llm()
+                llm = time.perf_counter() - llm_start
+                spoken = await line.say(reply)
+            closed = endpointers[-1].closed.get(heard.end_ms)
+            if closed is None or spoken.interrupted:  # a speculative reply dropped: the callee went on
+                figures.setdefault("dropped", []).append(1.0)
+                continue
+            closed_ms, ended_by = closed
             # From the ground-truth end of the callee's speech (the same instant pipecat's side is
             # measured from); None when the endpointer closed the turn in a pause (a cut-in).
             speech_end = timeline.speech_end(heard.end_ms, closed_ms)
@@ -312,7 +344,7 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path) -> dict[st
                 continue
             # On the line's timeline (the reply's first frame leaves on the tick after start_ms), plus
             # what it does not see: the jitter buffer held the callee's audio back by its depth.
-            latency = spoken.start_ms + FRAME_MS - speech_end + line.rtp.jitter.depth * FRAME_MS
+            latency = spoken.start_ms + FRAME_MS - speech_end + rtp.jitter.depth * FRAME_MS
             # STT on the critical path: what was left of it after the turn closed (the line starts it
             # early, in the closing silence; see BYS_STT_EARLY_MS).
             stt_wait = line.latency.turns[-1].stt_ms if line.latency.turns else stt.last * 1000
@@ -359,6 +391,16 @@ def report(mode: str, figures: dict[str, list[float]]) -> None:
         return
     by_detector = (f", {int(sum(figures['by_turn_detector']))} closed by the turn detector"
                    if "by_turn_detector" in figures else "")
+    lead = figures.get("audio_lead")
+    if lead:
+        early = sum(1 for v in lead if v > 0)
+        print(f"{mode}: streamed LLM ({LLM_TOKEN_S * 1000:.0f} ms per token, a {len(STREAMED_REPLY.split())}-word "
+              f"first sentence): first audio left before the sentence's last token in {early} of {len(lead)} "
+              f"replies, p50 {pct(lead, 50):.0f} ms before it")
+    dropped = len(figures.get("dropped", []))
+    if dropped:
+        print(f"{mode}: {dropped} replies dropped before their first audio (the callee went on: a speculative "
+              "turn, or a turn closed in a pause)")
     print(f"{mode}: {n} turns measured from the ground-truth end of speech{by_detector}; {cut_ins} cut-ins "
           "(turns closed inside a pause). beyond model = latency - model; turn wait = end of speech to the "
           "turn closing; framework = beyond model - turn wait")
@@ -451,6 +493,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", default="fake,local")
     parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument("--stream-llm", action="store_true",
+                        help="the fake LLM streams its tokens into Line.say_stream (speech from the first clause)")
     parser.add_argument("--pipecat-python", default=default_pipecat_python(),
                         help="python of an environment with pipecat-ai 1.14 for the side-by-side run "
                              f"(default: $BYS_BENCH_PIPECAT_PYTHON, else {PIPECAT_VENV}/bin/python if it exists)")
@@ -460,7 +504,7 @@ async def main() -> None:
         audio = await far_end_audio(workdir, args.turns)
         results = {}
         for mode in (m.strip() for m in args.modes.split(",")):
-            results[mode] = await run_mode(mode, audio, args.turns, workdir)
+            results[mode] = await run_mode(mode, audio, args.turns, workdir, stream_llm=args.stream_llm)
             report(mode, results[mode])
         compare_with_pipecat(args.pipecat_python, audio, workdir, results.get("fake"))
 

@@ -26,6 +26,8 @@ class Reply:
     text: str = ""
     tools: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0  # seconds to wait before answering (to trip client timeouts)
+    # Streaming: after this many chunks, wait (up to 10 s) until ``FakeOpenAI.resume`` is set before the rest.
+    hold_after_chunks: int | None = None
 
 
 @dataclass
@@ -57,6 +59,8 @@ class FakeOpenAI:
         self.down = False
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.resume = threading.Event()  # releases a stream held by ``Reply.hold_after_chunks``
+        self.resumed_in_time: list[bool] = []  # per held stream: was it released before the wait ran out
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -135,7 +139,9 @@ class FakeOpenAI:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                for chunk in _chunks(body, reply):
+                for index, chunk in enumerate(_chunks(body, reply)):
+                    if index == reply.hold_after_chunks:
+                        fake.resumed_in_time.append(fake.resume.wait(10))
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")

@@ -27,6 +27,7 @@ from byourside_server.telephony.base import (
 )
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
+from byourside_server.voice.telephony import VoicedTelephony
 from byourside_server.voice.pipeline import VoiceFactory
 from byourside_server.voice.vad import Endpointer
 
@@ -45,7 +46,7 @@ class NoModels(VoiceFactory):
 
 def provider(far_end, tmp_path: Path, **config) -> SipTelephony:
     cfg = SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1", **config)
-    return SipTelephony(cfg, NoModels(), recordings_dir=tmp_path / "recordings")
+    return VoicedTelephony(SipTelephony(cfg), NoModels(), recordings_dir=tmp_path / "recordings")
 
 
 def request(ring_timeout: float = 5.0) -> DialRequest:
@@ -179,7 +180,7 @@ async def test_outbound_proxy_caller_id_and_asserted_identity(sipp, tmp_path):
     # The trunk's name does not resolve: only the outbound proxy (sipp) can receive the INVITE.
     cfg = SipConfig(trunk_uri="sip:trunk.invalid", outbound_proxy=f"127.0.0.1:{far_end.port}",
                     bind_host="127.0.0.1", asserted_identity=True)
-    telephony = SipTelephony(cfg, NoModels())
+    telephony = VoicedTelephony(SipTelephony(cfg), NoModels())
     outcome = await telephony.dial(request())
     await telephony.aclose()
     assert outcome.result is DialResult.BUSY
@@ -205,7 +206,7 @@ async def test_a_record_tone_from_the_far_end_is_a_beep(sipp, tmp_path):
     try:
         line = outcome.line
         t = np.arange(int(0.4 * 8000)) / 8000
-        await line.rtp.play((8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16))
+        await line.media.play((8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16))
         event = await line.listen(5)
         assert isinstance(event, Beep), event
         assert event.at_ms > 0

@@ -8,6 +8,7 @@ from byourside_server.clock import SystemClock
 from byourside_server.runtime.registry import ProviderError, build_telephony
 from byourside_server.settings import Settings
 from byourside_server.telephony.sip.provider import SipTelephony
+from byourside_server.voice.telephony import VoicedTelephony
 
 
 @pytest.fixture
@@ -22,9 +23,9 @@ async def test_sip_provider_is_built_from_settings(sip_env, tmp_path):
     sip_env.setenv("BYS_SIP_USERNAME", "acct")
     sip_env.setenv("BYS_SIP_CODECS", "pcma, pcmu")
     telephony = build_telephony(Settings(telephony="sip", data_dir=tmp_path), SystemClock())
-    assert isinstance(telephony, SipTelephony)
-    assert telephony.config.username == "acct"
-    assert telephony.config.payload_types == (8, 0)
+    assert isinstance(telephony, VoicedTelephony) and isinstance(telephony.carrier, SipTelephony)
+    assert telephony.carrier.config.username == "acct"
+    assert telephony.carrier.config.payload_types == (8, 0)
     assert telephony.recordings_dir == tmp_path / "recordings"
     await telephony.aclose()
 

@@ -56,13 +56,32 @@ def start_sip_simulator(data_dir, env):
     raise AssertionError(f"sip-sim did not start:\n{log_path.read_text(errors='replace')}")
 
 
+# The stock voicemail box, except that it waits as long as the caller's speech models take on a loaded machine
+# before hanging up on silence: what is checked is what was heard and left, not how fast the CPU was.
+PATIENT_VOICEMAIL = """
+numbers:
+  "0150": patient_voicemail
+scenarios:
+  patient_voicemail:
+    kind: voicemail
+    ring_seconds: 0.5
+    voicemail:
+      greeting: >-
+        Hi, you've reached Chris Morgan. I can't come to the phone right now, please leave a message
+        after the tone.
+      hang_up_after_silence_seconds: 120
+"""
+
+
 @pytest.mark.voice
 def test_server_calls_the_sip_simulator_process_and_leaves_a_voicemail(tmp_path):
     import urllib.request
 
     from e2e_server import server_env
 
-    sim_env = server_env(tmp_path / "sim", None, 0, BYS_DATA_DIR=str(tmp_path / "models"))
+    (tmp_path / "scenarios.yaml").write_text(PATIENT_VOICEMAIL)
+    sim_env = server_env(tmp_path / "sim", None, 0, BYS_DATA_DIR=str(tmp_path / "models"),
+                         BYS_SIM_SCENARIOS_FILE=str(tmp_path / "scenarios.yaml"))
     simulator, uri, sim_log = start_sip_simulator(tmp_path / "sim", sim_env)
     server = start_server(tmp_path / "server", None, BYS_TELEPHONY="sip", BYS_SIP_TRUNK_URI=uri,
                           BYS_SIP_BIND_HOST="127.0.0.1", BYS_MODEL_CACHE_DIR=str(tmp_path / "models" / "models"))

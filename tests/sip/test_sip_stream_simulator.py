@@ -20,6 +20,7 @@ from byourside_server.telephony.simulator.over_sip import SipSimulator
 from byourside_server.telephony.simulator.scenarios import load_scenarios
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
+from byourside_server.voice.telephony import VoicedTelephony
 from byourside_server.telephony.sip.transport import client_tls_context, server_tls_context
 from byourside_server.telephony.sip.ua import UserAgent
 
@@ -32,7 +33,7 @@ def self_signed(directory: Path, name: str = "localhost", with_ip: bool = True) 
 class Ends:
     """The simulator listening on one transport, and a provider configured to reach it."""
 
-    def __init__(self, simulator: SipSimulator, telephony: SipTelephony, sni: list[str]) -> None:
+    def __init__(self, simulator: SipSimulator, telephony: VoicedTelephony, sni: list[str]) -> None:
         self.simulator, self.telephony, self.sni = simulator, telephony, sni
 
     async def aclose(self) -> None:
@@ -50,7 +51,7 @@ async def start(transport: str, tmp_path: Path, trunk_uri: str | None = None, **
     simulator = await SipSimulator(load_scenarios(), NoModels(), host="127.0.0.1", port=0, transport=transport,
                                    tls=tls).start()
     uri = (trunk_uri or simulator.uri).format(port=simulator.port)
-    telephony = SipTelephony(SipConfig(trunk_uri=uri, bind_host="127.0.0.1", **config), NoModels())
+    telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=uri, bind_host="127.0.0.1", **config)), NoModels())
     return Ends(simulator, telephony, sni)
 
 
@@ -77,8 +78,8 @@ async def test_rejections_over_a_stream(tmp_path, transport, number, result):
         outcome = await ends.telephony.dial(request(number))
         assert (outcome.result, outcome.line) == (result, None)
         await settle(ends.simulator)
-        assert ends.simulator.ua.dialogs == {} and ends.telephony._ua.dialogs == {}
-        assert ends.telephony._ua.transport.name == transport.upper()
+        assert ends.simulator.ua.dialogs == {} and ends.telephony.carrier._ua.dialogs == {}
+        assert ends.telephony.carrier._ua.transport.name == transport.upper()
     finally:
         await ends.aclose()
 

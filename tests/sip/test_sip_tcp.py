@@ -27,6 +27,7 @@ from byourside_server.telephony.simulator.over_sip import SipSimulator
 from byourside_server.telephony.simulator.scenarios import load_scenarios
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
+from byourside_server.voice.telephony import VoicedTelephony
 
 
 def sipp_saw(tmp_path) -> str:
@@ -92,8 +93,8 @@ async def test_digest_challenge_over_tcp_is_answered(sipp, tmp_path):
 
 async def test_bys_sip_transport_selects_tcp_for_a_plain_trunk_uri(sipp, tmp_path):
     far_end = sipp(reject(603, "Decline"), transport="tcp")
-    telephony = SipTelephony(SipConfig(trunk_uri=f"127.0.0.1:{far_end.port}", transport="TCP",
-                                       bind_host="127.0.0.1"), NoModels())
+    telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=f"127.0.0.1:{far_end.port}", transport="TCP",
+                                                       bind_host="127.0.0.1")), NoModels())
     try:
         outcome = await telephony.dial(request())
     finally:

@@ -20,6 +20,7 @@ from byourside_server.api.app import create_app
 from byourside_server.telephony.base import DialRequest, DialResult, Speech
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
+from byourside_server.voice.telephony import VoicedTelephony
 from byourside_server.voice.audio import FRAME_SAMPLES, ulaw_encode
 from byourside_server.voice.pipeline import split_sentences
 from byourside_server.voice.recorder import read_stereo
@@ -54,7 +55,8 @@ LONG_REPLY = ("Good morning. I am calling about the appointment you booked last 
 async def test_callee_talking_over_us_stops_our_speech_and_is_heard_whole(sipp, tmp_path, voice_factory,
                                                                           greeting_ulaw):
     far_end = sipp(answer_play(greeting_ulaw, after_ms=5000), echo=False)
-    telephony = SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1"), voice_factory, tmp_path)
+    telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1")), voice_factory,
+                                tmp_path)
     try:
         outcome = await telephony.dial(DialRequest("c_hear", "+14155550123", "+14155550100", 5, "en-US", "alloy"))
         assert outcome.result is DialResult.ANSWERED
@@ -89,8 +91,8 @@ async def test_call_through_the_runtime_completes_with_transcript_and_recording(
     far_end = sipp(answer_play(greeting_ulaw), echo=False)  # waits for our BYE
     services = await open_services(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
                                    poll_seconds=0.05, heartbeat_seconds=0.2)
-    telephony = SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1"), voice_factory,
-                             tmp_path / "recordings")
+    telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1")), voice_factory,
+                                tmp_path / "recordings")
     try:
         account, secret = await new_account(services)
         body = {"to": "+14155550123", "objective": "Ask for the opening hours.", "fields": [{"name": "opening_hours"}]}
@@ -158,7 +160,7 @@ async def test_the_turn_is_transcribed_early_during_its_closing_silence(sipp, vo
                          stt_early_ms=200)
     await voice.load()
     far_end = sipp(answer_play(greeting_ulaw), echo=False)
-    telephony = SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1"), voice)
+    telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1")), voice)
     try:
         outcome = await telephony.dial(DialRequest("c_early", "+14155550123", "+14155550100", 5, "en-US", "alloy"))
         line = outcome.line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Sequence
+from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from byourside_server.domain import Turn
 from byourside_server.telephony.base import Line, LineEvent, Silence, Speech, Spoken
@@ -34,16 +34,33 @@ class RecordingLine(Line):
         if self.inner.elapsed_ms() >= self.max_duration_ms:
             raise CallTimeUp()
 
+    async def _record_said(self, text: str, spoken: Spoken) -> None:
+        """Only what reached the callee is in the transcript; a reply dropped before it was heard is not."""
+        heard = spoken.heard_of(text)
+        if heard or not spoken.interrupted:
+            await self._record(Turn("agent", heard, spoken.start_ms, spoken.end_ms, interrupted=spoken.interrupted))
+
     async def say(self, text: str) -> Spoken:
         self._check_time()
         spoken = await self.inner.say(text)
-        await self._record(Turn("agent", text, spoken.start_ms, spoken.end_ms))
+        await self._record_said(text, spoken)
         return spoken
+
+    @property
+    def streams_speech(self) -> bool:
+        return self.inner.streams_speech
+
+    async def say_stream(self, pieces: AsyncIterator[str]) -> tuple[str, Spoken]:
+        self._check_time()
+        text, spoken = await self.inner.say_stream(pieces)
+        if text:
+            await self._record_said(text, spoken)
+        return text, spoken
 
     async def say_final(self, text: str) -> None:
         """Speak a closing line even though the time limit has passed."""
         spoken = await self.inner.say(text)
-        await self._record(Turn("agent", text, spoken.start_ms, spoken.end_ms))
+        await self._record_said(text, spoken)
 
     async def listen(self, timeout_seconds: float) -> LineEvent:
         self._check_time()

@@ -1,17 +1,24 @@
-"""The telephony port: dial a number, get back an outcome and, when answered, a Line.
+"""The telephony port: dial a number, get back an outcome and, when answered, a Line or a media channel.
 
 A Line is a live, answered call as seen by the agent: it can speak, listen for
 the next thing the callee does, send DTMF digits and hang up. Text lines (the
-simulator) carry words directly; audio lines (SIP) put a voice pipeline behind
-the same methods. Times on a line are milliseconds since it was answered, on
-the line's own timeline (the simulator may compress real time).
+simulator) carry words directly. An audio carrier (SIP/RTP, a WebSocket media
+stream) answers with a ``MediaChannel`` (telephony/media.py) instead, and the
+composition wraps it in the voice engine (voice/engine.py), which gives the
+brains the same Line. Times on a line are milliseconds since it was answered,
+on the line's own timeline (the simulator may compress real time).
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from byourside_server.telephony.media import MediaChannel
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,9 @@ class DialResult(str, enum.Enum):
 @dataclass(frozen=True)
 class DialOutcome:
     result: DialResult
-    line: "Line | None" = None
+    line: "Line | None" = None  # answered by a text line (the simulator), or the voice engine's line
     reason: str | None = None  # short machine token, e.g. "carrier_unreachable"
+    media: "MediaChannel | None" = None  # answered by an audio carrier, before the voice engine wraps it
 
 
 # What ``Line.listen`` returns.
@@ -78,10 +86,21 @@ LineEvent = Speech | Silence | Beep | HangUp
 
 @dataclass(frozen=True)
 class Spoken:
-    """Timing of something the agent said."""
+    """What became of something the agent said.
+
+    ``interrupted``: the callee cut it short (barge-in) and only ``heard``
+    reached them: the words whose audio had left before the interruption.
+    When not interrupted ``heard`` is None: all of it was spoken.
+    """
 
     start_ms: int
     end_ms: int
+    interrupted: bool = False
+    heard: str | None = None
+
+    def heard_of(self, text: str) -> str:
+        """The part of ``text`` (what was asked to be said) that reached the callee."""
+        return self.heard if self.interrupted and self.heard is not None else text
 
 
 class CalleeHungUp(Exception):
@@ -97,10 +116,27 @@ class Line(ABC):
 
     @abstractmethod
     async def say(self, text: str) -> Spoken:
-        """Speak ``text`` to the callee; returns once it has been spoken.
+        """Speak ``text`` to the callee; returns once it has been spoken, or cut short by the callee.
 
+        ``Spoken.interrupted`` and ``Spoken.heard`` say how much was heard.
         Raises CalleeHungUp if the far end hangs up before or while speaking.
         """
+
+    @property
+    def streams_speech(self) -> bool:
+        """Whether ``say_stream`` starts speaking before the text is complete (audio lines do)."""
+        return False
+
+    async def say_stream(self, pieces: AsyncIterator[str]) -> tuple[str, Spoken]:
+        """Speak text that arrives in pieces (a model's streamed tokens); returns the whole text and its fate.
+
+        Audio lines start speaking from the first clause; this default waits for all of it and says it.
+        """
+        text = "".join([piece async for piece in pieces]).strip()
+        if not text:
+            now = self.elapsed_ms()
+            return "", Spoken(now, now)
+        return text, await self.say(text)
 
     @abstractmethod
     async def listen(self, timeout_seconds: float) -> LineEvent:

@@ -16,7 +16,7 @@ import struct
 import numpy as np
 
 from byourside_server.voice.audio import TELEPHONE_RATE, resample
-from byourside_server.voice.pipeline import TextToSpeech
+from byourside_server.voice.ports import TextToSpeech
 
 ESPEAK = "espeak-ng"
 

@@ -1,177 +1,25 @@
-"""The voice ports (speech-to-text, text-to-speech) and the factory that builds them.
+"""The voice package's public surface: the ports and the factory that builds them from settings.
 
-An audio line needs three things per call: a TTS to speak, an STT to hear and
-a fresh endpointer (VAD state is per call). Models are loaded once per process
-(lazily, in a thread, on the first answered call) and shared by every call;
-so is the turn detector that lets an endpointer end a finished turn early.
+The ports live in voice/ports.py, the factory in voice/factory.py, and the
+engine that turns a media channel into a Line in voice/engine.py.
 """
 
-from __future__ import annotations
+from byourside_server.voice.factory import (
+    VoiceConfig,
+    VoiceFactory,
+    check_voice_installed,
+    local_voice,
+    make_endpointer,
+    turn_detector,
+)
+from byourside_server.voice.ports import (
+    SpeechChunk,
+    SpeechToText,
+    TextToSpeech,
+    split_sentences,
+)
 
-import asyncio
-import re
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
-from pathlib import Path
-from typing import Literal
-
-import numpy as np
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from byourside_server.voice.turn import PACKAGED_SMART_TURN, TurnDetector, smart_turn_available
-from byourside_server.voice.vad import Endpointer
-
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences to synthesise one by one, so speaking starts before the whole reply is rendered."""
-    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
-    return [p for p in parts if p]
-
-
-class SpeechToText(ABC):
-    @abstractmethod
-    async def transcribe(self, pcm: np.ndarray, sample_rate: int) -> str:
-        """Text of an utterance (int16 PCM); empty when nothing intelligible was said."""
-
-
-class TextToSpeech(ABC):
-    @abstractmethod
-    async def synthesize(self, text: str) -> np.ndarray:
-        """Render ``text`` as 8 kHz int16 PCM."""
-
-    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
-        """8 kHz PCM sentence by sentence; the next sentence renders while the previous one plays."""
-        sentences = split_sentences(text)
-        if not sentences:
-            return
-        pending = asyncio.ensure_future(self.synthesize(sentences[0]))
-        try:
-            for i in range(len(sentences)):
-                pcm = await pending
-                if i + 1 < len(sentences):
-                    pending = asyncio.ensure_future(self.synthesize(sentences[i + 1]))
-                yield pcm
-        finally:
-            if not pending.done():
-                pending.cancel()
-
-
-class VoiceConfig(BaseSettings):
-    """``BYS_STT_*``, ``BYS_TTS_*`` and ``BYS_VAD_*`` settings (docs/configuration.md)."""
-
-    model_config = SettingsConfigDict(env_prefix="BYS_", extra="ignore")
-
-    stt_model: str = "packaged:whisper-base"  # faster-whisper model name, directory, or the packaged copy
-    stt_language: str = "en"
-    stt_threads: int = Field(2, ge=1)
-    tts_voice: str = "packaged:joe"  # Piper .onnx path, or the packaged en_US joe voice
-    tts_engine: Literal["auto", "piper", "espeak"] = "auto"  # auto: Piper, espeak-ng if Piper cannot load
-    vad_aggressiveness: int = Field(2, ge=0, le=3)
-    # End-of-turn model: "smart-turn", or "off" (silence alone ends a turn). Default: smart-turn when installed.
-    turn_detector: Literal["smart-turn", "off"] | None = None
-    turn_model: str = PACKAGED_SMART_TURN  # Smart Turn v3 .onnx path, or the copy an installed package ships
-    turn_threshold: float = Field(0.5, gt=0, lt=1)  # probability of "complete" that ends the turn
-    vad_turn_silence_ms: int = Field(500, ge=20, le=5000)  # silence after which a complete turn may close
-    # Silence that ends a callee's turn at the latest (without a turn detector: always).
-    vad_end_silence_ms: int = Field(700, ge=100, le=10_000)
-    # Callee speech that stops our speaking; shorter sounds ("uh-huh", "ok") are backchannels. 0 = never.
-    barge_in_ms: int = Field(500, ge=0, le=5000)
-    # Silence after which the turn so far is transcribed early, in case the turn ends there. 0 = off.
-    stt_early_ms: int = Field(200, ge=0, le=5000)
-    model_cache_dir: Path | None = None  # default: <data_dir>/models
-
-    @model_validator(mode="after")
-    def _resolve_turn_detector(self) -> VoiceConfig:
-        if self.turn_detector is None:
-            self.turn_detector = "smart-turn" if smart_turn_available() else "off"
-        return self
-
-
-def turn_detector(config: VoiceConfig) -> TurnDetector | None:
-    """The configured turn detector (its model loads on first use, or in ``VoiceFactory.load``)."""
-    if config.turn_detector == "off":
-        return None
-    from byourside_server.voice.turn import SmartTurnV3
-
-    return SmartTurnV3(config.turn_model)
-
-
-def make_endpointer(config: VoiceConfig, detector: TurnDetector | None,
-                    executor: Executor | None = None) -> Endpointer:
-    """One call's endpointer: webrtcvad, plus the shared turn detector when there is one.
-
-    ``executor`` runs the detector (default: the shared worker thread, see voice/vad.py).
-    """
-    from byourside_server.voice.vad import webrtc_classifier
-
-    return Endpointer(webrtc_classifier(config.vad_aggressiveness), end_silence_ms=config.vad_end_silence_ms,
-                      turn_detector=detector, turn_silence_ms=config.vad_turn_silence_ms,
-                      turn_threshold=config.turn_threshold, executor=executor)
-
-
-class VoiceFactory:
-    """Builds each call's voice parts; the models behind them are shared and loaded once."""
-
-    def __init__(self, stt: Callable[[], SpeechToText], tts: Callable[[], TextToSpeech],
-                 endpointer: Callable[[], Endpointer], barge_in_ms: int = 500,
-                 turn_detector: TurnDetector | None = None, stt_early_ms: int = 0) -> None:
-        self._stt_factory, self._tts_factory, self._endpointer = stt, tts, endpointer
-        self.barge_in_ms = barge_in_ms
-        self.stt_early_ms = stt_early_ms
-        self.turn_detector = turn_detector  # the one ``endpointer`` builds in, loaded with the models
-        self._turn_loaded = False
-        self._stt: SpeechToText | None = None
-        self._tts: TextToSpeech | None = None
-        self._lock = asyncio.Lock()
-
-    async def load(self) -> tuple[SpeechToText, TextToSpeech]:
-        async with self._lock:
-            if self._stt is None:
-                self._stt = await asyncio.to_thread(self._stt_factory)
-            if self._tts is None:
-                self._tts = await asyncio.to_thread(self._tts_factory)
-            if self.turn_detector is not None and not self._turn_loaded:
-                await asyncio.to_thread(self.turn_detector.load)
-                self._turn_loaded = True
-        return self._stt, self._tts
-
-    @property
-    def loaded_stt(self) -> SpeechToText | None:
-        """The STT once ``load`` has run (for work that must not wait for models to load)."""
-        return self._stt
-
-    def endpointer(self) -> Endpointer:
-        return self._endpointer()
-
-
-def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
-    """faster-whisper + Piper + webrtcvad (+ Smart Turn), all offline."""
-    from byourside_server.voice.stt import FasterWhisperSTT
-    from byourside_server.voice.tts import load_tts
-
-    cache = config.model_cache_dir or (data_dir / "models")
-    detector = turn_detector(config)
-    return VoiceFactory(
-        stt=lambda: FasterWhisperSTT.load(config.stt_model, cache, config.stt_language, config.stt_threads),
-        tts=lambda: load_tts(config.tts_engine, config.tts_voice),
-        endpointer=lambda: make_endpointer(config, detector),
-        barge_in_ms=config.barge_in_ms,
-        turn_detector=detector,
-        stt_early_ms=config.stt_early_ms,
-    )
-
-
-def check_voice_installed() -> None:
-    """Fail at start-up (the registry adds the install hint) when the voice extra is missing."""
-    missing = []
-    for module in ("numpy", "webrtcvad", "faster_whisper", "piper"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        raise ImportError(f"the voice extra is missing (modules: {', '.join(missing)})")
+__all__ = [
+    "SpeechChunk", "SpeechToText", "TextToSpeech", "VoiceConfig", "VoiceFactory", "check_voice_installed",
+    "local_voice", "make_endpointer", "split_sentences", "turn_detector",
+]

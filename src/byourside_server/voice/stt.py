@@ -16,7 +16,7 @@ import numpy as np
 
 from byourside_server.voice.audio import resample, to_float
 from byourside_server.voice.models import PACKAGED_WHISPER, packaged_whisper
-from byourside_server.voice.pipeline import SpeechToText
+from byourside_server.voice.ports import SpeechToText
 
 WHISPER_RATE = 16_000
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from byourside_server.voice.audio import TELEPHONE_RATE, resample
 from byourside_server.voice.models import PACKAGED_JOE, packaged_joe_voice
-from byourside_server.voice.pipeline import TextToSpeech
+from byourside_server.voice.ports import TextToSpeech
 
 
 class PiperTTS(TextToSpeech):

@@ -138,6 +138,11 @@ class Endpointer:
         return None
 
     @property
+    def speech_start_ms(self) -> int | None:
+        """Where the turn in progress began (its pre-roll included); None between turns."""
+        return self._start_index * FRAME_MS if self.in_speech else None
+
+    @property
     def silent_ms(self) -> int:
         """Continuous non-speech at the end of the turn in progress (0 between turns)."""
         return self._silent_run * FRAME_MS if self.in_speech else 0

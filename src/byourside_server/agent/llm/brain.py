@@ -22,13 +22,18 @@ callee asked a question is held back once so the question gets an answer (a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
+from collections.abc import AsyncIterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import structlog
 
+from byourside_server.agent import etiquette
 from byourside_server.agent import phrases as say
 from byourside_server.agent.base import (
     CALLEE_HUNG_UP, NO_RESPONSE, OBJECTIVE_MET, OBJECTIVE_UNREACHABLE, VOICEMAIL_DETECTED,
@@ -37,8 +42,9 @@ from byourside_server.agent.base import (
 from byourside_server.agent.llm.analysis import build_analysis, parse_json_object
 from byourside_server.agent.llm.prompts import TOOLS, analysis_messages, analysis_schema, describe_first_event, system_prompt
 from byourside_server.agent.llm.provider import ChatProvider, ChatResult, LLMError, LLMRequestError
+from byourside_server.agent.llm.speakable import SpeakableStream
 from byourside_server.domain import CallTask, Turn
-from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, Silence, Speech
+from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, Speech, Spoken
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +56,8 @@ DEFAULT_BYE = "Thank you for your time. Goodbye!"
 PRIVATE_REFUSAL = "Sorry, I'm not able to share that."
 UNANSWERED_QUESTION = ("Not done: the call is still open because the other side just asked a question. "
                        "Answer it first; end the call only once they are really finished.")
+CUT_OFF = "[cut off: the callee talked over you and heard only this]"
+CUT_OFF_BEFORE_A_WORD = "[cut off: the callee talked before you said a word; they heard nothing]"
 NOTES_OUTCOME = "outcome"
 REPLY_TOKENS = 200  # one spoken turn; bounds latency on slow or rambling models
 ANALYSIS_TOKENS = 1500
@@ -58,6 +66,15 @@ _OUTCOME_REASON = {"objective_met": OBJECTIVE_MET, "voicemail": VOICEMAIL_DETECT
 
 class _ModelDown(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _Aloud:
+    """A reply spoken while the model streamed it."""
+
+    words: str  # what was released for speaking
+    spoken: Spoken
+    withheld: bool  # the rest would have repeated the private context
 
 
 class LLMBrain(Brain):
@@ -189,9 +206,13 @@ class _Conversation:
             self._user(describe_first_event("silence", None))
         silences = 0
         for _ in range(self.brain.max_model_turns):
-            result = await self._think()
+            aloud: _Aloud | None = None
+            if self.brain.stream and self.line.streams_speech:
+                result, aloud = await self._think_aloud()
+            else:
+                result = await self._think()
             self.line.note_model_latency(result.first_token_ms)
-            words = clean_utterance(result.content)
+            words = clean_utterance(result.content) if aloud is None else aloud.words
             calls = {c.name: c for c in result.tool_calls}
             ending = calls.get("end_call")
             if ending is not None and ending.arguments.get("outcome") == "voicemail":
@@ -199,16 +220,27 @@ class _Conversation:
                 return await self._voicemail(tone_heard=self.beeped)
             if ending is not None and self._open_question():
                 # They just asked something: answer before hanging up, whatever the model thought it heard.
-                self._assistant("", result, tool_result=UNANSWERED_QUESTION)
+                self._assistant(aloud.words if aloud is not None else "", result, tool_result=UNANSWERED_QUESTION)
                 self.question_held = True
                 continue
-            if words and leaks_context(words, self.task.context):
+            spoken: Spoken | None = None
+            if aloud is not None:  # already spoken while the model wrote it
+                spoken = aloud.spoken
+                if aloud.withheld:
+                    log.warning("llm_context_withheld", call_id=self.task.call_id)
+                    spoken = await self.line.say(PRIVATE_REFUSAL)
+                    words = f"{words} {PRIVATE_REFUSAL}".strip()
+            elif words and leaks_context(words, self.task.context):
                 log.warning("llm_context_withheld", call_id=self.task.call_id)
                 words = PRIVATE_REFUSAL
-            self._assistant(words, result)
+            said_at = self._assistant(words, result)
             if words:
-                await self.line.say(words)
+                if spoken is None:
+                    spoken = await self.line.say(words)
                 self.spoke = True
+                if spoken.interrupted:
+                    self._cut_off(said_at, spoken)
+                    ending = None  # they talked over it (even a goodbye): hear them out first
             if ending is not None:
                 return await self._hang_up(ending.arguments, said_bye=bool(words))
             wait = self.brain.reply_wait
@@ -256,7 +288,9 @@ class _Conversation:
     def _open_question(self) -> bool:
         return "?" in self.last_heard and not self.question_held and self.answered_by != "voicemail"
 
-    def _assistant(self, words: str, result: ChatResult, tool_result: str = "done") -> None:
+    def _assistant(self, words: str, result: ChatResult, tool_result: str = "done") -> int:
+        """Add the model's move to the history; returns the index of its assistant message."""
+        index = len(self.messages)
         message: dict[str, Any] = {"role": "assistant", "content": words or None}
         if result.tool_calls:
             message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
@@ -266,6 +300,13 @@ class _Conversation:
         self.messages.append(message)
         for c in result.tool_calls:
             self.messages.append({"role": "tool", "tool_call_id": c.id, "content": tool_result})
+        return index
+
+    def _cut_off(self, index: int, spoken: Spoken) -> None:
+        """The callee talked over the reply: the history keeps only the words they heard."""
+        heard = spoken.heard or ""
+        note = CUT_OFF if heard else CUT_OFF_BEFORE_A_WORD
+        self.messages[index]["content"] = f"{heard} {note}".strip()
 
     async def _think(self) -> ChatResult:
         """The model's next move; on provider failure, holding lines and retries, then ``_ModelDown``."""
@@ -283,10 +324,56 @@ class _Conversation:
                 await self._hold(HOLDING_LINES[min(attempt, len(HOLDING_LINES) - 1)])
         raise _ModelDown
 
+    async def _think_aloud(self) -> tuple[ChatResult, _Aloud | None]:
+        """The model's next move, its words spoken clause by clause as they stream in.
+
+        On a provider failure whatever was released is spoken, and the usual path (holding lines,
+        retries) takes over: the second element is then None and the brain says the reply itself.
+        """
+        guard = SpeakableStream(clean_utterance, lambda text: leaks_context(text, self.task.context))
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        started = time.perf_counter()
+        first = True
+
+        def on_content(delta: str) -> None:
+            nonlocal first
+            if first:
+                first = False
+                self.line.note_model_latency((time.perf_counter() - started) * 1000)
+            piece = guard.feed(delta)
+            if piece:
+                pieces.put_nowait(piece)
+
+        async def source() -> AsyncIterator[str]:
+            while (piece := await pieces.get()) is not None:
+                yield piece
+
+        speaking = asyncio.ensure_future(self.line.say_stream(source()))
+        try:
+            result = await self.brain.provider.chat(self.messages, tools=TOOLS, stream=True,
+                                                    max_tokens=REPLY_TOKENS, on_content=on_content)
+        except LLMError as exc:
+            pieces.put_nowait(None)
+            await speaking
+            if isinstance(exc, LLMRequestError):
+                log.error("llm_rejected", call_id=self.task.call_id, status=exc.status)
+                raise _ModelDown from None
+            log.warning("llm_unavailable", call_id=self.task.call_id, attempt=0, error=type(exc).__name__)
+            return await self._think(), None
+        except BaseException:
+            speaking.cancel()
+            raise
+        tail = guard.finish()
+        if tail:
+            pieces.put_nowait(tail)
+        pieces.put_nowait(None)
+        text, spoken = await speaking
+        return result, _Aloud(text, spoken, guard.withheld)
+
     async def _hold(self, text: str) -> None:
         """Say a holding line and take in whatever the callee says to it."""
-        await self.line.say(text)
-        self.messages.append({"role": "assistant", "content": text})
+        spoken = await self.line.say(text)
+        self.messages.append({"role": "assistant", "content": spoken.heard_of(text) or CUT_OFF_BEFORE_A_WORD})
         event = await self.line.listen(2.0)
         if isinstance(event, HangUp):
             raise CalleeHungUp(self.line.elapsed_ms())
@@ -308,25 +395,10 @@ class _Conversation:
         return self._end(_OUTCOME_REASON.get(outcome, OBJECTIVE_UNREACHABLE), **{NOTES_OUTCOME: outcome})
 
     async def _goodbye(self, text: str) -> None:
-        with suppress(CalleeHungUp):
-            await self.line.say(text)
-            await self.line.listen(self.brain.bye_wait)
-        await self.line.hangup()
+        await etiquette.goodbye(self.line, text, self.brain.bye_wait)
 
     async def _voicemail(self, *, tone_heard: bool) -> ConversationEnd:
-        message = self.task.voicemail_message
-        left = False
-        if message:
-            with suppress(CalleeHungUp):
-                for _ in range(4):
-                    if tone_heard:
-                        break
-                    event = await self.line.listen(self.brain.answer_wait)
-                    if isinstance(event, HangUp):
-                        break
-                    tone_heard = isinstance(event, (Beep, Silence))
-                if tone_heard:
-                    await self.line.say(f"{say.disclosure(self.task.account_name)} {message.strip()}")
-                    left = True
+        left = await etiquette.leave_voicemail(self.line, self.task, tone_heard=tone_heard,
+                                               wait_seconds=self.brain.answer_wait)
         await self.line.hangup()
         return ConversationEnd(VOICEMAIL_DETECTED, answered_by="voicemail", notes={"message_left": left})

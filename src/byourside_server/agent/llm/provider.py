@@ -3,7 +3,9 @@
 One request shape (``POST {base_url}/chat/completions``) serves OpenAI, Groq,
 Together, vLLM, llama.cpp's server and Ollama. Streaming responses (server-sent
 events) are assembled into one ``ChatResult``: content deltas are joined and
-tool-call deltas are merged by index, so callers never see the difference.
+tool-call deltas are merged by index, so callers never see the difference;
+a caller that wants the words as they come (to speak them from the first
+clause) passes ``on_content``, called with each content delta.
 
 Failures are typed. ``LLMUnavailable`` means "try again later" (connection
 errors, timeouts, 408/409/429 and 5xx); those are retried here with
@@ -18,7 +20,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import httpx
 import structlog
@@ -99,7 +101,10 @@ class ChatProvider:
         response_format: Mapping[str, Any] | None = None,
         stream: bool = False,
         max_tokens: int | None = None,
+        on_content: Callable[[str], None] | None = None,
     ) -> ChatResult:
+        """One completion. With ``stream`` and ``on_content``, each content delta is handed over as it
+        arrives; a failure after the first delta is not retried (the words are already out)."""
         body: dict[str, Any] = {"model": self.config.model, "messages": list(messages), "stream": stream}
         if self.config.temperature is not None:
             body["temperature"] = self.config.temperature
@@ -112,11 +117,19 @@ class ChatProvider:
             body["max_tokens"] = max_tokens
         delay = self.config.backoff_seconds
         attempt = 0
+        delivered = False
+
+        def deliver(piece: str) -> None:
+            nonlocal delivered
+            delivered = True
+            if on_content is not None:
+                on_content(piece)
+
         while True:
             try:
-                return await (self._stream(body) if stream else self._once(body))
+                return await (self._stream(body, deliver) if stream else self._once(body))
             except LLMUnavailable as exc:
-                if attempt >= self.config.max_retries:
+                if attempt >= self.config.max_retries or delivered:
                     raise
                 attempt += 1
                 log.warning("llm_retry", attempt=attempt, error=type(exc).__name__, detail=str(exc)[:200])
@@ -143,7 +156,7 @@ class ChatProvider:
                           finish_reason=choice.get("finish_reason"),
                           first_token_ms=(time.perf_counter() - started) * 1000)
 
-    async def _stream(self, body: Mapping[str, Any]) -> ChatResult:
+    async def _stream(self, body: Mapping[str, Any], deliver: Callable[[str], None]) -> ChatResult:
         content: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         finish: str | None = None
@@ -172,6 +185,7 @@ class ChatProvider:
                             first_token_ms = (time.perf_counter() - started) * 1000
                         if delta.get("content"):
                             content.append(delta["content"])
+                            deliver(delta["content"])
                         for part in delta.get("tool_calls") or []:
                             slot = calls.setdefault(int(part.get("index", len(calls))), {"id": None, "name": "", "args": ""})
                             slot["id"] = part.get("id") or slot["id"]

@@ -8,7 +8,8 @@ the SIP caller sees: ringing for ``ring_seconds`` and then 486 (busy), 603
 the caller gives up (CANCEL). Once answered, a ``SipCallee`` plays the
 scenario's responder in real time: what it says is rendered by the TTS and
 streamed as paced RTP, the record tone is a real 1 kHz tone, and it hears the
-caller through the endpointer and the STT, and keys through RFC 4733 events.
+caller through the voice engine's listening half (endpointer and STT), and
+keys through RFC 4733 events.
 
 It listens on UDP, TCP or TLS (with a certificate). Run it with
 ``byourside sip-sim`` and point ``BYS_SIP_TRUNK_URI`` at it (``uri``).
@@ -28,7 +29,8 @@ import structlog
 from byourside_server.telephony.simulator.responders import PersonaFactory, PersonaResponder, responder_for
 from byourside_server.telephony.simulator.scenarios import ScenarioBook
 from byourside_server.telephony.simulator.script import Action, Flush, Hang, Responder, Say, Tone
-from byourside_server.telephony.sip.dialog import Dialog
+from byourside_server.telephony.media import AudioFrame, DigitReceived
+from byourside_server.telephony.sip.media import RtpMedia
 from byourside_server.telephony.sip.message import SipMessage
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.telephony.sip.sdp import SdpError
@@ -36,8 +38,9 @@ from byourside_server.telephony.sip.transport import local_address_towards
 from byourside_server.telephony.sip.uas import IncomingCall
 from byourside_server.telephony.sip.ua import UserAgent
 from byourside_server.voice.audio import TELEPHONE_RATE
-from byourside_server.voice.pipeline import VoiceFactory
-from byourside_server.voice.vad import Utterance
+from byourside_server.voice.factory import VoiceFactory
+from byourside_server.voice.listening import BatchRecognition
+from byourside_server.voice.ports import FinalText
 
 log = structlog.get_logger(__name__)
 
@@ -60,26 +63,29 @@ class SipCallee:
 
     Actions play one after another (a ``Say`` waits its thinking pause, then
     is spoken); ``Flush`` drops whatever is queued or playing; ``Hang`` sends
-    BYE. Each utterance of the caller is transcribed and given to the
-    responder, whose actions queue behind the ones still playing. Idle time is
-    counted while neither side speaks, as in the in-process simulator.
+    BYE. The caller is heard through the voice engine's listening half
+    (voice/listening.py: endpointing and transcription, in order, in the
+    background); each utterance's text goes to the responder, whose actions
+    queue behind the ones still playing. Idle time is counted while neither
+    side speaks, as in the in-process simulator. When the call ends, the words
+    still in the endpointer are transcribed too (a voicemail box keeps the end
+    of a message).
     """
 
-    def __init__(self, responder: Responder, dialog: Dialog, rtp: RtpSession, voice: VoiceFactory) -> None:
-        self.responder, self.dialog, self.rtp, self.voice = responder, dialog, rtp, voice
+    def __init__(self, responder: Responder, media: RtpMedia, voice: VoiceFactory, patience: float = 1.0) -> None:
+        self.responder, self.media, self.voice = responder, media, voice
+        self.patience = patience  # multiplies the responder's idle time before it nudges or hangs up
+        self.dialog = media.dialog
         self.heard: list[str] = []  # what the caller said, as transcribed (tests read it)
         self.digits: list[str] = []
-        self._endpointer = voice.endpointer()
-        self._utterances: asyncio.Queue[Utterance] = asyncio.Queue()
+        # No early transcription: a simulated callee has no latency to save, and the CPU is the caller's.
+        self.listening = BatchRecognition(voice, transcribe_early=False)
         self._actions: collections.deque[Action] = collections.deque()
         self._wake = asyncio.Event()
         self._current: asyncio.Task | None = None
-        self._ended = asyncio.Event()
+        self._hanging_up: asyncio.Task | None = None
         self._busy = False  # performing an action (pausing, rendering or speaking)
         self._last_activity = 0.0
-        rtp.on_frame = self._on_frame
-        rtp.on_digit = self._on_digit
-        dialog.on_bye = self._ended.set
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -88,65 +94,58 @@ class SipCallee:
         workers = [loop.create_task(self._perform()), loop.create_task(self._hear()),
                    loop.create_task(self._watch_idle())]
         try:
-            await self._ended.wait()
-            await self._hear_the_rest()
+            await self._take_in_media()  # until the call ends, either side
+            await self._hear_the_rest(workers[1])
         finally:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            if not self.dialog.closed:
-                bye = self.dialog.bye()
-                if bye is not None:
-                    await bye
-            await self.rtp.close()
+            await self.media.hangup()
+            await self.listening.aclose()
 
-    # the caller's side, fed by the RTP ticker
-    def _on_frame(self, inbound: np.ndarray, outbound: np.ndarray) -> None:
-        utterance = self._endpointer.feed(inbound)
-        if self._endpointer.in_speech:
-            self._last_activity = asyncio.get_running_loop().time()
-        if utterance is not None:
-            self._utterances.put_nowait(utterance)
-
-    def _on_digit(self, digit: str) -> None:
-        self.digits.append(digit)
-        self._last_activity = asyncio.get_running_loop().time()
-        self._enqueue(self.responder.on_digits(digit))
-
-    async def _transcribe(self, utterance: Utterance) -> str:
-        """The caller's words (kept in ``heard``); empty when nothing intelligible was said."""
-        stt, _ = await self.voice.load()
-        text = await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
-        if text:
-            self.heard.append(text)
-        return text
+    # the caller's side
+    async def _take_in_media(self) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in self.media.events():
+            if isinstance(event, DigitReceived):
+                self.digits.append(event.digit)
+                self._last_activity = loop.time()
+                self._enqueue(self.responder.on_digits(event.digit))
+            elif isinstance(event, AudioFrame):
+                self.listening.feed(event.inbound, event.at_ms)
+                if self.listening.endpointer.in_speech:
+                    self._last_activity = loop.time()
 
     async def _hear(self) -> None:
         while True:
-            text = await self._transcribe(await self._utterances.get())
-            self._last_activity = asyncio.get_running_loop().time()
-            if not text:
+            event = await self.listening.next_event()
+            if not isinstance(event, FinalText):
                 continue
-            actions = self.responder.on_speech(text)
+            self._last_activity = asyncio.get_running_loop().time()
+            if not event.text:
+                continue
+            self.heard.append(event.text)
+            actions = self.responder.on_speech(event.text)
             if inspect.isawaitable(actions):  # a model-driven persona thinks asynchronously
                 actions = await actions
             self._enqueue(actions)
 
-    async def _hear_the_rest(self) -> None:
-        """A voicemail box keeps what was said up to the hang-up: the caller's last words, endpointed or not."""
-        last = self._endpointer.flush()
-        if last is not None:
-            self._utterances.put_nowait(last)
-        while not self._utterances.empty():
-            await self._transcribe(self._utterances.get_nowait())
+    async def _hear_the_rest(self, hearing: asyncio.Task) -> None:
+        """The caller's last words, endpointed or not, are transcribed and kept (not answered)."""
+        self.listening.finish(self.media.elapsed_ms())
+        await self.listening.drain()
+        hearing.cancel()
+        for event in self.listening.events_now():
+            if isinstance(event, FinalText) and event.text:
+                self.heard.append(event.text)
 
     async def _watch_idle(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(IDLE_CHECK_SECONDS)
             idle = self.responder.idle_after()
-            quiet = not self._busy and not self._actions and not self._endpointer.in_speech
-            if idle is not None and quiet and self._utterances.empty() and loop.time() - self._last_activity >= idle:
+            quiet = not self._busy and not self._actions and not self.listening.unfinished
+            if idle is not None and quiet and loop.time() - self._last_activity >= idle * self.patience:
                 self._last_activity = loop.time()
                 self._enqueue(self.responder.on_idle())
 
@@ -155,7 +154,7 @@ class SipCallee:
         for action in actions:
             if isinstance(action, Flush):
                 self._actions.clear()
-                self.rtp.stop_playing()
+                self.media.clear()
                 if self._current is not None:
                     self._current.cancel()
             else:
@@ -174,7 +173,7 @@ class SipCallee:
             try:
                 await self._current
             except asyncio.CancelledError:
-                if self._ended.is_set() or asyncio.current_task().cancelling():
+                if self.media.ended.is_set() or asyncio.current_task().cancelling():
                     raise
             except Exception:  # noqa: BLE001 - a callee that cannot say one line goes on with the next
                 log.exception("sip_sim_action_failed", sip_call_id=self.dialog.call_id)
@@ -186,18 +185,17 @@ class SipCallee:
         await asyncio.sleep(action.pause)
         if isinstance(action, Hang):
             log.info("sip_sim_hangs_up", sip_call_id=self.dialog.call_id)
-            self.dialog.bye()  # its response is awaited by the dialog's own task
-            self._ended.set()
+            self._hanging_up = asyncio.get_running_loop().create_task(self.media.hangup())
             return
         if isinstance(action, Tone):
-            await self.rtp.play(record_tone())
+            await self.media.play(record_tone())
             return
         assert isinstance(action, Say)
         if not action.text.strip():
             return
         _, tts = await self.voice.load()
-        async for pcm in tts.stream(action.text):
-            if not await self.rtp.play(pcm):
+        async for chunk in tts.stream(action.text):
+            if not (await self.media.play(chunk.pcm)).completed:
                 return  # flushed
 
 
@@ -206,10 +204,13 @@ class SipSimulator:
 
     def __init__(self, book: ScenarioBook, voice: VoiceFactory, *, host: str = "127.0.0.1", port: int = 5080,
                  persona_factory: PersonaFactory = PersonaResponder, transport: str = "udp",
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, patience: float = 1.0) -> None:
         self.book, self.voice, self.host, self._port = book, voice, host, port
         self.transport, self.tls = transport, tls  # tls: our certificate, to listen on TLS
         self.persona_factory = persona_factory
+        # Multiplies how long a callee waits in silence before nudging or hanging up (tests on a loaded machine
+        # make it patient, so a slow STT on the caller's side is not taken for silence).
+        self.patience = patience
         self.ua: UserAgent | None = None
         self.callees: list[SipCallee] = []  # answered calls, newest last (tests inspect them)
         self._tasks: set[asyncio.Task] = set()
@@ -298,7 +299,8 @@ class SipSimulator:
             await rtp.close()
             return
         rtp.start((media.host, media.port), media.payload_type, media.event_payload_type)
-        callee = SipCallee(responder_for(scenario, self.persona_factory), dialog, rtp, self.voice)
+        callee = SipCallee(responder_for(scenario, self.persona_factory), RtpMedia(dialog, rtp, call.call_id),
+                           self.voice, self.patience)
         self.callees.append(callee)
         await callee.run()
         log.info("sip_sim_call_ended", sip_call_id=call.call_id)

@@ -3,7 +3,8 @@
 ``dial`` sends an INVITE (SDP offer: G.711 + telephone-event), answers one
 digest challenge, waits through provisional responses until the ring timeout,
 and maps the final response to a DialResult. On answer it ACKs, starts RTP and
-returns a ``SipLine`` that carries audio through the voice pipeline. When the
+returns the call's media channel (``RtpMedia``); the voice engine
+(voice/engine.py) turns that into the Line the brain talks through. When the
 awaiting task is cancelled it sends CANCEL (and BYE if a 2xx crosses it).
 """
 
@@ -13,7 +14,6 @@ import asyncio
 import secrets
 import socket
 import ssl
-from pathlib import Path
 
 import structlog
 
@@ -31,17 +31,16 @@ from byourside_server.telephony.sip.digest import (
     authorization,
     parse_challenge,
 )
-from byourside_server.telephony.sip.line import SipLine
 from byourside_server.telephony.sip.message import (
     SipMessage,
     host_port,
     new_branch,
     new_tag,
 )
+from byourside_server.telephony.sip.media import RtpMedia
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.telephony.sip.transport import client_tls_context, local_address_towards
 from byourside_server.telephony.sip.ua import ClientTransaction, UserAgent
-from byourside_server.voice.pipeline import VoiceFactory
 
 log = structlog.get_logger(__name__)
 
@@ -66,13 +65,10 @@ def map_final(status: int) -> tuple[DialResult, str | None]:
 class SipTelephony(Telephony):
     name = "sip"
 
-    def __init__(self, config: SipConfig, voice: VoiceFactory, recordings_dir: Path | None = None) -> None:
+    def __init__(self, config: SipConfig) -> None:
         self.config = config
-        self.voice = voice
-        self.recordings_dir = recordings_dir
         self._ua: UserAgent | None = None
         self._ua_lock = asyncio.Lock()
-        self._warmup: asyncio.Task | None = None
 
     async def _user_agent(self) -> UserAgent:
         async with self._ua_lock:
@@ -84,8 +80,6 @@ class SipTelephony(Telephony):
             return self._ua
 
     async def aclose(self) -> None:
-        if self._warmup is not None and not self._warmup.done():
-            self._warmup.cancel()
         if self._ua is not None:
             self._ua.close()
             self._ua = None
@@ -101,19 +95,7 @@ class SipTelephony(Telephony):
     def _local_ip(self, dest: tuple[str, int]) -> str:
         return self.config.public_host or local_address_towards(dest)
 
-    def _warm_up_voice(self) -> None:
-        """Load the speech models while the first call rings, so the callee's hello is not kept waiting."""
-        if self._warmup is None:
-            self._warmup = asyncio.get_running_loop().create_task(self.voice.load())
-            self._warmup.add_done_callback(self._warmup_done)
-
-    def _warmup_done(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("voice_models_not_loaded", error=type(task.exception()).__name__)
-            self._warmup = None  # the next call tries again; this one fails when it first speaks
-
     async def dial(self, request: DialRequest) -> DialOutcome:
-        self._warm_up_voice()
         ua = await self._user_agent()
         try:
             dest = await self._next_hop(ua)
@@ -143,7 +125,7 @@ class SipTelephony(Telephony):
             await rtp.close()
             attempt.forget()
             raise
-        if outcome.line is None:
+        if outcome.media is None:
             await rtp.close()
             attempt.forget()
         return outcome
@@ -249,8 +231,7 @@ class _Attempt:
             return DialOutcome(DialResult.FAILED, reason="sip_media")
         self.rtp.start((media.host, media.port), media.payload_type, media.event_payload_type)
         log.info("sip_answered", call_id=self.request.call_id, codec=self.rtp.codec.name)
-        line = SipLine(dialog, self.rtp, self.provider.voice, self.request.call_id, self.provider.recordings_dir)
-        return DialOutcome(DialResult.ANSWERED, line=line)
+        return DialOutcome(DialResult.ANSWERED, media=RtpMedia(dialog, self.rtp, self.request.call_id))
 
     def _early_request(self, request: SipMessage, addr: tuple[str, int]) -> None:
         if self.dialog is not None:
@@ -286,8 +267,8 @@ class _Attempt:
                 status = response.status or 0
                 if 200 <= status < 300:
                     outcome = self._answered(response)
-                    if outcome.line is not None:
-                        await outcome.line.hangup()
+                    if outcome.media is not None:
+                        await outcome.media.hangup()
                     return None
                 if status >= 300:
                     break

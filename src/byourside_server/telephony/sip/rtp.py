@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import structlog
 
+from byourside_server.telephony.media import Playback
 from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, G711
 
 log = structlog.get_logger(__name__)
@@ -115,7 +116,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ssrc = secrets.randbits(32)
         self._seq = secrets.randbits(16)
         self._ts = secrets.randbits(32)
-        self._outbound: collections.deque[np.ndarray | asyncio.Future | str] = collections.deque()
+        # (frame, its Playback), a DTMF digit, or a future resolved once everything before it has gone out
+        self._outbound: collections.deque[tuple[np.ndarray, Playback] | asyncio.Future | str] = collections.deque()
         self._dtmf: collections.deque[tuple[int, int, bool, bool]] = collections.deque()  # (event, dur, end, marker)
         self._dtmf_ts = 0
         self._last_event: tuple[int, int] | None = None  # (timestamp, event) of the last received digit
@@ -167,29 +169,40 @@ class RtpSession(asyncio.DatagramProtocol):
         for item in self._outbound:
             if isinstance(item, asyncio.Future) and not item.done():
                 item.set_result(False)
+            elif isinstance(item, tuple):
+                item[1].finish()
         self._outbound.clear()
         if self.transport is not None:
             self.transport.close()
 
-    def play(self, pcm: np.ndarray) -> asyncio.Future:
-        """Queue 8 kHz PCM for sending; the future resolves (True) when the last frame has gone out."""
+    def play(self, pcm: np.ndarray) -> Playback:
+        """Queue 8 kHz PCM for sending; the Playback counts the frames that leave."""
+        playback = Playback(len(pcm))
         for start in range(0, len(pcm), FRAME_SAMPLES):
             frame = pcm[start:start + FRAME_SAMPLES]
             if len(frame) < FRAME_SAMPLES:
                 frame = np.pad(frame, (0, FRAME_SAMPLES - len(frame)))
-            self._outbound.append(frame)
+            self._outbound.append((frame, playback))
+        if playback.frames == 0:
+            playback.finish()
+        return playback
+
+    def mark(self) -> asyncio.Future:
+        """A future that resolves (True) once everything queued before it has gone out."""
         done = asyncio.get_running_loop().create_future()
         self._outbound.append(done)
         return done
 
     def stop_playing(self) -> None:
-        """Drop queued speech at once (barge-in, hang-up); pending futures resolve False."""
+        """Drop queued speech at once (barge-in, hang-up); playbacks finish where they are, marks resolve False."""
         kept = collections.deque()
         for item in self._outbound:
             if isinstance(item, asyncio.Future):
                 if not item.done():
                     item.set_result(False)
-            elif isinstance(item, str):
+            elif isinstance(item, tuple):
+                item[1].finish()
+            else:
                 kept.append(item)
         self._outbound = kept
 
@@ -220,18 +233,18 @@ class RtpSession(asyncio.DatagramProtocol):
         if self._dtmf:
             self._send_event(*self._dtmf.popleft())
         else:
-            while self._outbound and isinstance(self._outbound[0], asyncio.Future):
-                fut = self._outbound.popleft()
-                if not fut.done():
-                    fut.set_result(True)
+            self._resolve_marks()
             item = self._outbound.popleft() if self._outbound else None
             if isinstance(item, str):
                 self._queue_digit(item)
                 self._send_event(*self._dtmf.popleft())
             else:
                 if item is not None:
-                    outbound = item
+                    outbound = item[0]
                 self._send(self.codec.payload_type, self.codec.encode(outbound), marker=False)
+                if item is not None:
+                    item[1].advance((self.ticks - 1) * FRAME_MS)
+                    self._resolve_marks()  # a mark right behind the last frame resolves as it leaves
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
         payload = self.jitter.pop()
         inbound = self.codec.decode(payload) if payload else np.zeros(FRAME_SAMPLES, dtype=np.int16)
@@ -240,6 +253,12 @@ class RtpSession(asyncio.DatagramProtocol):
                 self.on_frame(inbound, outbound)
             except Exception:  # noqa: BLE001 - a listener's failure must not stop the media clock
                 log.exception("rtp_frame_listener_failed")
+
+    def _resolve_marks(self) -> None:
+        while self._outbound and isinstance(self._outbound[0], asyncio.Future):
+            fut = self._outbound.popleft()
+            if not fut.done():
+                fut.set_result(True)
 
     def _queue_digit(self, digit: str) -> None:
         event = DTMF_EVENTS.get(digit.upper())

@@ -1,0 +1,156 @@
+"""Building each call's voice parts from settings: the models, loaded once per process, and the endpointer.
+
+An audio line needs three things per call: a TTS to speak, an STT to hear and
+a fresh endpointer (VAD state is per call). Models are loaded once per process
+(lazily, in a thread, on the first answered call) and shared by every call;
+so is the turn detector that lets an endpointer end a finished turn early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from byourside_server.voice.ports import SpeechToText, TextToSpeech
+from byourside_server.voice.turn import PACKAGED_SMART_TURN, TurnDetector, smart_turn_available
+from byourside_server.voice.vad import Endpointer
+
+
+class VoiceConfig(BaseSettings):
+    """``BYS_STT_*``, ``BYS_TTS_*`` and ``BYS_VAD_*`` settings (docs/configuration.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="BYS_", extra="ignore")
+
+    stt_model: str = "packaged:whisper-base"  # faster-whisper model name, directory, or the packaged copy
+    stt_language: str = "en"
+    stt_threads: int = Field(2, ge=1)
+    tts_voice: str = "packaged:joe"  # Piper .onnx path, or the packaged en_US joe voice
+    tts_engine: Literal["auto", "piper", "espeak"] = "auto"  # auto: Piper, espeak-ng if Piper cannot load
+    vad_engine: Literal["webrtc", "silero"] = "webrtc"  # the frame classifier under the endpointer
+    vad_aggressiveness: int = Field(2, ge=0, le=3)  # webrtcvad's mode
+    # End-of-turn model: "smart-turn", or "off" (silence alone ends a turn). Default: smart-turn when installed.
+    turn_detector: Literal["smart-turn", "off"] | None = None
+    turn_model: str = PACKAGED_SMART_TURN  # Smart Turn v3 .onnx path, or the copy an installed package ships
+    turn_threshold: float = Field(0.5, gt=0, lt=1)  # probability of "complete" that ends the turn
+    vad_turn_silence_ms: int = Field(500, ge=20, le=5000)  # silence after which a complete turn may close
+    # Silence that ends a callee's turn at the latest (without a turn detector: always).
+    vad_end_silence_ms: int = Field(700, ge=100, le=10_000)
+    # Callee speech over ours that stops the reply at once; shorter sounds wait for their words. 0 = never.
+    barge_in_ms: int = Field(500, ge=0, le=5000)
+    # Callee speech over ours that pauses it: resumed if it was a backchannel ("uh-huh") or noise. 0 = no pause.
+    barge_in_pause_ms: int = Field(120, ge=0, le=5000)
+    # Silence after which the turn so far is transcribed early, in case the turn ends there. 0 = off.
+    stt_early_ms: int = Field(200, ge=0, le=5000)
+    # Speculative turn-taking: the early transcript goes to the brain at once; the reply's first audio waits for
+    # the turn to close (the turn detector's verdict or the silence fallback) and is dropped if the callee goes on.
+    turn_speculate: bool = True
+    model_cache_dir: Path | None = None  # default: <data_dir>/models
+
+    @model_validator(mode="after")
+    def _resolve_turn_detector(self) -> VoiceConfig:
+        if self.turn_detector is None:
+            self.turn_detector = "smart-turn" if smart_turn_available() else "off"
+        return self
+
+
+def turn_detector(config: VoiceConfig) -> TurnDetector | None:
+    """The configured turn detector (its model loads on first use, or in ``VoiceFactory.load``)."""
+    if config.turn_detector == "off":
+        return None
+    from byourside_server.voice.turn import SmartTurnV3
+
+    return SmartTurnV3(config.turn_model)
+
+
+def make_endpointer(config: VoiceConfig, detector: TurnDetector | None,
+                    executor: Executor | None = None) -> Endpointer:
+    """One call's endpointer: webrtcvad or Silero VAD, plus the shared turn detector when there is one.
+
+    ``executor`` runs the detector (default: the shared worker thread, see voice/vad.py).
+    """
+    if config.vad_engine == "silero":
+        from byourside_server.voice.silero_vad import silero_classifier
+
+        classifier = silero_classifier()
+    else:
+        from byourside_server.voice.vad import webrtc_classifier
+
+        classifier = webrtc_classifier(config.vad_aggressiveness)
+    return Endpointer(classifier, end_silence_ms=config.vad_end_silence_ms,
+                      turn_detector=detector, turn_silence_ms=config.vad_turn_silence_ms,
+                      turn_threshold=config.turn_threshold, executor=executor)
+
+
+class VoiceFactory:
+    """Builds each call's voice parts; the models behind them are shared and loaded once."""
+
+    def __init__(self, stt: Callable[[], SpeechToText], tts: Callable[[], TextToSpeech],
+                 endpointer: Callable[[], Endpointer], barge_in_ms: int = 500,
+                 turn_detector: TurnDetector | None = None, stt_early_ms: int = 0,
+                 barge_in_pause_ms: int = 0, speculate: bool = False) -> None:
+        self._stt_factory, self._tts_factory, self._endpointer = stt, tts, endpointer
+        self.barge_in_ms = barge_in_ms
+        self.barge_in_pause_ms = barge_in_pause_ms
+        self.speculate = speculate and stt_early_ms > 0  # speculation rides on the early transcript
+        self.stt_early_ms = stt_early_ms
+        self.turn_detector = turn_detector  # the one ``endpointer`` builds in, loaded with the models
+        self._turn_loaded = False
+        self._stt: SpeechToText | None = None
+        self._tts: TextToSpeech | None = None
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> tuple[SpeechToText, TextToSpeech]:
+        async with self._lock:
+            if self._stt is None:
+                self._stt = await asyncio.to_thread(self._stt_factory)
+            if self._tts is None:
+                self._tts = await asyncio.to_thread(self._tts_factory)
+            if self.turn_detector is not None and not self._turn_loaded:
+                await asyncio.to_thread(self.turn_detector.load)
+                self._turn_loaded = True
+        return self._stt, self._tts
+
+    @property
+    def loaded_stt(self) -> SpeechToText | None:
+        """The STT once ``load`` has run (for work that must not wait for models to load)."""
+        return self._stt
+
+    def endpointer(self) -> Endpointer:
+        return self._endpointer()
+
+
+def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
+    """faster-whisper + Piper + webrtcvad (+ Smart Turn), all offline."""
+    from byourside_server.voice.stt import FasterWhisperSTT
+    from byourside_server.voice.tts import load_tts
+
+    cache = config.model_cache_dir or (data_dir / "models")
+    detector = turn_detector(config)
+    return VoiceFactory(
+        stt=lambda: FasterWhisperSTT.load(config.stt_model, cache, config.stt_language, config.stt_threads),
+        tts=lambda: load_tts(config.tts_engine, config.tts_voice),
+        endpointer=lambda: make_endpointer(config, detector),
+        barge_in_ms=config.barge_in_ms,
+        barge_in_pause_ms=config.barge_in_pause_ms,
+        turn_detector=detector,
+        stt_early_ms=config.stt_early_ms,
+        speculate=config.turn_speculate,
+    )
+
+
+def check_voice_installed() -> None:
+    """Fail at start-up (the registry adds the install hint) when the voice extra is missing."""
+    missing = []
+    for module in ("numpy", "webrtcvad", "faster_whisper", "piper"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise ImportError(f"the voice extra is missing (modules: {', '.join(missing)})")

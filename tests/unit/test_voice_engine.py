@@ -1,0 +1,300 @@
+"""The voice engine (voice/engine.py) over a scripted media channel, one 20 ms tick at a time.
+
+The channel is the media port's contract in miniature: the test moves its
+clock, so what the callee "says" (a tone of a given loudness, which the fake
+STT maps to words) lines up exactly with what the engine plays, with no real
+time involved. What is checked: interruptions are truthful (what was heard,
+the interrupted flag, the transcript), backchannels do not stop a reply,
+a reply to a stale turn is dropped, and the port's playback positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import numpy as np
+import pytest
+
+from byourside_server.domain import Turn
+from byourside_server.runtime.recording_line import RecordingLine
+from byourside_server.telephony.base import Silence, Speech
+from byourside_server.telephony.media import FRAME_SAMPLES, AudioFrame, MediaChannel, Playback
+from byourside_server.voice.engine import VoiceLine
+from byourside_server.voice.speaking import is_backchannel
+from byourside_server.voice.factory import VoiceFactory
+from byourside_server.voice.ports import SpeechChunk, SpeechToText, TextToSpeech
+from byourside_server.voice.vad import Endpointer
+
+MS_PER_CHAR = 50  # the fake TTS speaks 50 ms per character
+WORDS_BY_LOUDNESS = {3000: "uh-huh", 6000: "Sorry, can I ask something first?", 9000: "We open at nine."}
+
+
+class LoudnessSTT(SpeechToText):
+    """Hears the words a loudness stands for (the callee's "speech" is a tone of that amplitude)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def transcribe(self, pcm, sample_rate):  # noqa: ANN001
+        self.calls += 1
+        loud = int(np.abs(pcm.astype(np.int32)).max())
+        return next((words for level, words in WORDS_BY_LOUDNESS.items() if abs(loud - level) < 500), "")
+
+
+class CharTTS(TextToSpeech):
+    async def synthesize(self, text):  # noqa: ANN001
+        return np.full(len(text) * MS_PER_CHAR * 8, 1000, dtype=np.int16)
+
+
+async def voice(**options) -> VoiceFactory:
+    """The fake models, loaded before the test's clock starts (loading runs in a thread, in real time)."""
+    defaults = {"barge_in_ms": 500, "barge_in_pause_ms": 120, "stt_early_ms": 0}
+    factory = VoiceFactory(LoudnessSTT, CharTTS, lambda: Endpointer(lambda f: np.abs(f).max() > 2000,
+                                                                    end_silence_ms=400),
+                           **{**defaults, **options})
+    await factory.load()
+    return factory
+
+
+def callee(*parts: tuple[int, int]) -> np.ndarray:
+    """The callee's audio: (ms, loudness) parts; loudness 0 is silence."""
+    return np.concatenate([np.full(ms * 8, level, dtype=np.int16) for ms, level in parts])
+
+
+class ScriptedMedia(MediaChannel):
+    """A media channel whose clock the test moves: each tick sends one queued frame and delivers one inbound."""
+
+    def __init__(self, inbound: np.ndarray) -> None:
+        super().__init__()
+        self.inbound = inbound
+        self.ticks = 0
+        self.queued: collections.deque[tuple[np.ndarray, Playback]] = collections.deque()
+        self.sent: list[bool] = []  # per tick: did a frame of our speech leave
+        self._events: asyncio.Queue = asyncio.Queue()
+
+    async def events(self):
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    def play(self, pcm):  # noqa: ANN001
+        playback = Playback(len(pcm))
+        for start in range(0, len(pcm), FRAME_SAMPLES):
+            frame = pcm[start:start + FRAME_SAMPLES]
+            self.queued.append((np.pad(frame, (0, FRAME_SAMPLES - len(frame))), playback))
+        return playback
+
+    def clear(self) -> None:
+        for _, playback in self.queued:
+            playback.finish()
+        self.queued.clear()
+
+    def mark(self):  # noqa: ANN201
+        raise NotImplementedError
+
+    async def send_digits(self, digits: str) -> None:
+        pass
+
+    async def hangup(self) -> None:
+        if not self.ended.is_set():
+            self._mark_ended(by_far_end=False)
+            self.clear()
+            self._events.put_nowait(None)
+
+    def elapsed_ms(self) -> int:
+        return self.ticks * 20
+
+    async def tick(self, count: int = 1) -> None:
+        for _ in range(count):
+            at = self.ticks * 20
+            outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            if self.queued:
+                outbound, playback = self.queued.popleft()
+                playback.advance(at)
+            self.sent.append(bool(outbound.any()))
+            start = self.ticks * FRAME_SAMPLES
+            inbound = self.inbound[start:start + FRAME_SAMPLES]
+            inbound = np.pad(inbound, (0, FRAME_SAMPLES - len(inbound)))
+            self.ticks += 1
+            self._events.put_nowait(AudioFrame(inbound, outbound, at))
+            for _ in range(8):  # let the engine, its STT and the speaker react within the tick
+                await asyncio.sleep(0)
+
+
+async def run_until(media: ScriptedMedia, task: asyncio.Task, limit_ticks: int = 2000):  # noqa: ANN201
+    for _ in range(limit_ticks):
+        if task.done():
+            return task.result()
+        await media.tick()
+    raise AssertionError("the line never finished")
+
+
+async def test_a_reply_heard_in_full_is_not_interrupted():
+    media = ScriptedMedia(callee((10_000, 0)))
+    line = VoiceLine(media, await voice(), "c1")
+    text = "We will see you at ten."
+    spoken = await run_until(media, asyncio.ensure_future(line.say(text)))
+    assert not spoken.interrupted and spoken.heard is None and spoken.heard_of(text) == text
+    assert sum(media.sent) * 20 >= len(text) * MS_PER_CHAR - 20
+    await line.hangup()
+
+
+async def test_words_over_our_speech_pause_it_at_once_and_stop_it_with_only_the_heard_words_kept():
+    # The callee starts talking 1 s into a 3.6 s reply; we were 1 s (20 characters) in.
+    text = "I am calling to ask about the table for two tonight, please."
+    media = ScriptedMedia(callee((1000, 0), (1500, 6000), (5000, 0)))
+    line = RecordingLine(VoiceLine(media, await voice(), "c2"), 600_000)
+    spoken = await run_until(media, asyncio.ensure_future(line.say(text)))
+    assert spoken.interrupted
+    onset = 1000 // 20
+    quiet_from = next(i for i in range(onset, len(media.sent)) if not media.sent[i])
+    assert (quiet_from - onset) * 20 <= 200  # paused within ~200 ms of their speech
+    assert text.startswith(spoken.heard) and 0 < len(spoken.heard) < len(text) / 2, spoken.heard
+    assert line.turns == [Turn("agent", spoken.heard, spoken.start_ms, spoken.end_ms, interrupted=True)]
+    assert line.turns[0].to_json()["interrupted"] is True
+    heard = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert isinstance(heard, Speech) and heard.text == WORDS_BY_LOUDNESS[6000]
+    await line.hangup()
+
+
+async def test_a_backchannel_pauses_our_speech_and_it_resumes_where_it_stopped():
+    text = "Let me tell you about the tasting menu and the wine pairing tonight."
+    media = ScriptedMedia(callee((1200, 0), (300, 3000), (8000, 0)))
+    engine = VoiceLine(media, await voice(), "c3")
+    line = RecordingLine(engine, 600_000)
+    spoken = await run_until(media, asyncio.ensure_future(line.say(text)))
+    assert not spoken.interrupted, spoken
+    assert engine.backchannels_heard == 1
+    assert sum(media.sent) * 20 >= len(text) * MS_PER_CHAR - 20  # every frame of the reply went out, once
+    paused = [i for i in range(60, len(media.sent) - 1) if media.sent[i - 1] and not media.sent[i]]
+    assert paused, "the reply never paused for the backchannel"
+    assert line.turns == [Turn("agent", text, spoken.start_ms, spoken.end_ms)]
+    # The "uh-huh" is not a turn the brain has to answer.
+    assert isinstance(await run_until(media, asyncio.ensure_future(line.listen(0.05))), Silence)
+    await line.hangup()
+
+
+async def test_a_reply_is_dropped_when_the_callee_went_on_before_it_started():
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (600, 0), (900, 6000), (3000, 0)))
+    line = RecordingLine(VoiceLine(media, await voice(), "c4"), 600_000)
+    first = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert first.text == WORDS_BY_LOUDNESS[9000]
+    await media.tick(1300 // 20)  # the brain took its time: the callee went on meanwhile
+    spoken = await run_until(media, asyncio.ensure_future(line.say("Great, nine it is.")))
+    assert spoken.interrupted and spoken.heard == "" and not any(media.sent[-5:])
+    assert [t.speaker for t in line.turns] == ["contact"]  # nothing was heard, nothing is in the transcript
+    went_on = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert went_on.text == WORDS_BY_LOUDNESS[6000]
+    await line.hangup()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("uh-huh", True), ("Okay.", True), ("Mm-hmm, right.", True), ("", True),
+    ("Wait, no, that's wrong.", False), ("Sorry, can I ask something first?", False),
+])
+def test_backchannels_are_short_acknowledgements(text, expected):
+    assert is_backchannel(text) is expected
+
+
+def test_the_words_heard_follow_the_played_position():
+    chunk = SpeechChunk("one two three four", np.zeros(8 * 1800, dtype=np.int16))  # 1.8 s, 100 ms per char
+    assert chunk.heard(0) == ""
+    assert chunk.heard(700) == "one two"  # "two" ends at char 7
+    assert chunk.heard(1799) == "one two three"
+    assert chunk.heard(1800) == "one two three four"
+    timed = SpeechChunk("one two three four", chunk.pcm, word_end_ms=(200, 400, 1500, 1800))
+    assert timed.heard(1000) == "one two"
+
+
+async def test_incremental_speech_starts_at_the_first_clause():
+    rendered: list[str] = []
+
+    class Recording(CharTTS):
+        async def synthesize(self, text):  # noqa: ANN001
+            rendered.append(text)
+            return await super().synthesize(text)
+
+    speech = Recording().incremental()
+    speech.push("Sure, ")
+    speech.push("we have a table")
+    speech.push(" at ten, and another ")
+    await asyncio.sleep(0.01)
+    assert rendered == ["Sure, we have a table at ten,"]  # before the sentence is complete
+    speech.push("at eleven. Shall I book one?")
+    speech.end()
+    chunks = [chunk.text async for chunk in speech]
+    assert chunks == ["Sure, we have a table at ten,", "and another at eleven.", "Shall I book one?"]
+
+
+async def test_a_turn_recognised_after_the_listen_timeout_is_still_returned():
+    """A slow STT (a loaded machine) finishes after the listen's timeout: the turn is still heard."""
+    gate = asyncio.Event()
+
+    class SlowSTT(LoudnessSTT):
+        async def transcribe(self, pcm, sample_rate):  # noqa: ANN001
+            await gate.wait()
+            return await super().transcribe(pcm, sample_rate)
+
+    factory = VoiceFactory(SlowSTT, CharTTS, lambda: Endpointer(lambda f: np.abs(f).max() > 2000, end_silence_ms=400),
+                           stt_early_ms=200)
+    await factory.load()  # early transcription needs the loaded STT
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (3000, 0)))
+    line = VoiceLine(media, factory, "c5")
+    listening = asyncio.ensure_future(line.listen(0.05))
+    await media.tick(1600 // 20)  # the turn closed; its transcription (started early) is still running
+    await asyncio.sleep(0.1)  # past the listen's timeout
+    assert not listening.done()
+    gate.set()
+    heard = await run_until(media, listening)
+    assert isinstance(heard, Speech) and heard.text == WORDS_BY_LOUDNESS[9000], heard
+    assert line.early_transcripts_used == 1
+    await line.hangup()
+
+
+async def test_a_turn_the_callee_went_on_from_before_it_was_answered_is_heard_as_one():
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (600, 0), (900, 6000), (3000, 0)))
+    line = VoiceLine(media, await voice(), "c6")
+    await media.tick(3000 // 20)  # both halves closed before the brain asked (a slow brain, a busy machine)
+    heard = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert heard.text == f"{WORDS_BY_LOUDNESS[9000]} {WORDS_BY_LOUDNESS[6000]}", heard
+    assert heard.start_ms <= 200 and heard.end_ms == 2500  # from the first half (its pre-roll) to the second
+    await line.hangup()
+
+
+async def speculating() -> VoiceFactory:
+    return await voice(stt_early_ms=200, speculate=True)
+
+
+async def test_speculation_answers_at_the_early_transcript_and_speaks_once_the_turn_closes():
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (5000, 0)))
+    line = VoiceLine(media, await speculating(), "c7")
+    heard = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert heard.text == WORDS_BY_LOUDNESS[9000]
+    asked_at = media.ticks * 20
+    assert asked_at < 1000 + 400  # before the 400 ms of silence that close the turn
+    spoken = await run_until(media, asyncio.ensure_future(line.say("Nine works.")))
+    first_audio = media.sent.index(True) * 20
+    assert first_audio >= 1000 + 400 and not spoken.interrupted  # held until the turn closed, then spoken
+    assert isinstance(await run_until(media, asyncio.ensure_future(line.listen(0.05))), Silence)  # not heard twice
+    await line.hangup()
+
+
+async def test_a_speculative_reply_is_dropped_when_the_callee_goes_on():
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (300, 0), (900, 6000), (5000, 0)))
+    line = VoiceLine(media, await speculating(), "c8")
+    await run_until(media, asyncio.ensure_future(line.listen(5)))  # at the pause
+    spoken = await run_until(media, asyncio.ensure_future(line.say("Nine works.")))
+    assert spoken.interrupted and spoken.heard == "" and not any(media.sent)
+    whole = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert isinstance(whole, Speech) and whole.end_ms >= 2200  # the whole turn, pause and all
+    await line.hangup()
+
+
+def test_the_vad_under_the_endpointer_is_chosen_by_setting():
+    from byourside_server.voice.factory import VoiceConfig, make_endpointer
+    from byourside_server.voice.silero_vad import SileroVad
+
+    silero = make_endpointer(VoiceConfig(vad_engine="silero", turn_detector="off"), None)
+    webrtc = make_endpointer(VoiceConfig(turn_detector="off"), None)
+    assert isinstance(silero.is_speech, SileroVad) and not isinstance(webrtc.is_speech, SileroVad)
+    assert not silero.is_speech(np.zeros(FRAME_SAMPLES, dtype=np.int16))
