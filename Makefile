@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml sdks/python/pyproject.toml
 setup: $(STAMP)
 
 # Debian packages, installed only when missing: sipp (sip-tester), the far end of the SIP tests,
-# and espeak-ng, the fallback voice when Piper cannot load.
+# espeak-ng, the fallback voice when Piper cannot load, and chromium with chromium-driver, the
+# browser of the dashboard tests (tests/browser).
 system-packages:
-	@command -v sipp >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 || \
-		(apt-get update && apt-get install -y sip-tester espeak-ng)
+	@command -v sipp >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 && \
+		command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y sip-tester espeak-ng chromium chromium-driver)
 
 sipp: system-packages
 

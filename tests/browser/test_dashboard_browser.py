@@ -1,0 +1,276 @@
+"""The dashboard in a real browser (headless chromium) against a real ``byourside serve``:
+sign-in through a one-time link, a password, sign-out; a forged form refused; a call placed
+through the API followed live to ``completed`` in the calls list and opened; its recording
+played through the dashboard session; a callee's markup shown as inert text on every page;
+another account's call answered 404.
+
+Screenshots of each page go to a temporary directory, or to docs/screenshots/ with
+BYS_UPDATE_SCREENSHOTS=1 (how the README's pictures are made)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import uuid
+import wave
+from pathlib import Path
+
+import pytest
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from e2e_server import RunningServer, start_server
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "a long enough password"
+# Every line of this callee is markup; if any of it ran, window.__owned would be set.
+HOSTILE = '<script>window.__owned = 1</script><img src=x onerror="window.__owned = 2"><b>bold</b>'
+HOSTILE_SCENARIOS = f"""
+numbers:
+  "+14155550199": hostile
+personas:
+  hostile:
+    name: Mallory
+    organisation: '<i>Evil</i> Corp'
+    greeting: 'Hello, {HOSTILE} speaking.'
+    fallback: '{HOSTILE}'
+scenarios:
+  hostile:
+    kind: persona
+    description: A callee whose every line is markup.
+    ring_seconds: 1
+    persona: hostile
+"""
+WAIT_SECONDS = 90  # a safety net for a busy machine, not a speed requirement
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("browser")
+    (data / "scenarios.yaml").write_text(HOSTILE_SCENARIOS)
+    # Simulated time at a fifth of real time: a call lasts seconds, long enough to watch it change.
+    running = start_server(data / "server", None, BYS_SIM_TIME_SCALE="0.2",
+                           BYS_SIM_SCENARIOS_FILE=str(data / "scenarios.yaml"))
+    running.cli("accounts", "create", "other")
+    running.cli("numbers", "add", "--account", "other", "+14155550100", "--default")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("BYS_UPDATE_SCREENSHOTS") == "1":
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def sign_in_link(server: RunningServer, email: str, account: str = "default") -> str:
+    return server.cli("users", "create", "--account", account, "--email", email).stdout.strip().splitlines()[-1]
+
+
+def wait_for(driver, condition, message: str):  # noqa: ANN001
+    # Between a click and the next page, elements vanish mid-query; those errors mean "not yet".
+    waiting = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2, ignored_exceptions=(WebDriverException,))
+    return waiting.until(lambda d: condition(d), message)
+
+
+def ensure_signed_in(browser, server: RunningServer) -> None:  # noqa: ANN001
+    """Each test can run alone: sign in through a fresh user's link unless already signed in."""
+    browser.get(f"{server.base_url}/dashboard/account")
+    if browser.current_url.endswith("/dashboard/account"):
+        return
+    browser.get(sign_in_link(server, f"user-{uuid.uuid4().hex[:8]}@example.com"))
+    browser.find_element(By.ID, "use-link").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/dashboard/account"), "not signed in by the link")
+
+
+def full_page(browser, path: Path) -> None:  # noqa: ANN001
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1100, min(max(height, 850), 3000))
+    try:
+        browser.save_screenshot(str(path))
+    finally:
+        browser.set_window_size(1100, 850)
+
+
+def client(server: RunningServer, account: str = "default"):  # noqa: ANN201
+    import byourside
+
+    return byourside.Client(server.new_key(account), base_url=server.base_url)
+
+
+def test_sign_in_with_a_link_set_a_password_sign_out_and_back_in(browser, server, shots):
+    link = sign_in_link(server, "ada@example.com")
+    assert link.startswith(f"{server.base_url}/dashboard/sign-in/link?token=")
+    browser.delete_all_cookies()
+    browser.get(link)
+    browser.save_screenshot(str(shots / "sign-in-link.png"))
+    browser.find_element(By.ID, "use-link").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/dashboard/account"), "not signed in by the link")
+    assert browser.find_element(By.ID, "account-name").text == "default"
+
+    browser.find_element(By.NAME, "new_password").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "confirm_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#password-form button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "notice").text == "Password saved.", "password not saved")
+    browser.save_screenshot(str(shots / "account.png"))
+
+    browser.find_element(By.ID, "sign-out").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/dashboard/sign-in"), "not signed out")
+    browser.get(f"{server.base_url}/dashboard/calls")
+    assert browser.current_url.endswith("/dashboard/sign-in")  # signed out: the calls redirect
+
+    browser.get(link)  # the link was single use
+    browser.find_element(By.ID, "use-link").click()
+    wait_for(browser, lambda d: "expired or was already used" in d.find_element(By.ID, "error-message").text,
+             "the used link was accepted again")
+
+    browser.get(f"{server.base_url}/dashboard/sign-in")
+    browser.find_element(By.NAME, "email").send_keys("ada@example.com")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.save_screenshot(str(shots / "sign-in.png"))
+    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/dashboard/calls"), "password sign-in failed")
+
+
+def test_a_forged_form_is_refused(browser, server):
+    ensure_signed_in(browser, server)
+    browser.get(f"{server.base_url}/dashboard/account")
+    assert browser.current_url.endswith("/dashboard/account")  # still signed in from the test above
+    browser.execute_script("document.querySelector('header form input[name=csrf_token]').value = '0'.repeat(64)")
+    browser.find_element(By.ID, "sign-out").click()
+    wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Form expired", "the forged form was accepted")
+    browser.get(f"{server.base_url}/dashboard/account")
+    assert browser.current_url.endswith("/dashboard/account")  # the forged sign-out did nothing
+
+
+def test_a_call_placed_through_the_api_completes_live_in_the_list(browser, server, shots):
+    ensure_signed_in(browser, server)
+    api = client(server)
+    created = api.place_call("+14155550123", "Ask if they have a table for two tonight and the tasting menu price",
+                             fields=[{"name": "table_available", "type": "boolean"},
+                                     {"name": "tasting_menu_price", "type": "number"}])
+    browser.get(f"{server.base_url}/dashboard/calls")
+    row = f'tr[data-call-id="{created["callId"]}"] .status'
+    first_seen = browser.find_element(By.CSS_SELECTOR, row).text
+    assert first_seen in ("queued", "dialing", "in_progress"), first_seen
+    browser.execute_script("window.__same_page = true")
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, row).text == "completed", "never completed")
+    assert browser.execute_script("return window.__same_page") is True  # updated in place, no reload
+    masked = browser.find_element(By.CSS_SELECTOR, f'tr[data-call-id="{created["callId"]}"] .number').text
+    assert masked == "+1415•••••23"
+    browser.save_screenshot(str(shots / "calls.png"))
+
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-call-id="{created["callId"]}"] a').click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "transcript"), "no transcript")
+    assert browser.find_element(By.ID, "call-status").text == "completed"
+    assert browser.find_element(By.ID, "objective-met").text == "yes"
+    timeline = browser.find_element(By.ID, "timeline").text
+    assert all(step in timeline for step in ("queued", "dialing", "in_progress", "completed")), timeline
+    assert "eighty-five dollars" in browser.find_element(By.ID, "transcript").text
+    assert "85" in browser.find_element(By.ID, "fields").text
+    assert browser.find_elements(By.CSS_SELECTOR, '#transcript mark[data-field="tasting_menu_price"]')
+    assert created["callId"] in browser.find_element(By.ID, "raw-json").get_attribute("textContent")
+    assert not browser.find_elements(By.ID, "recording")  # a simulator (text) call has no recording
+    full_page(browser, shots / "call.png")
+
+
+def test_a_recording_plays_through_the_dashboard_session(browser, server, tmp_path):
+    ensure_signed_in(browser, server)
+    call = client(server).place_call("+14155550125", "Ask for the opening hours on Saturday")
+    done = client(server).wait_for_call(call["callId"], timeout=WAIT_SECONDS, interval=0.2)
+    assert done["status"] == "completed"
+    # Text calls have no audio; give this one the recording a SIP call would leave (stereo, 8 kHz, 1.5 s).
+    recording = tmp_path / "recording.wav"
+    with wave.open(str(recording), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(struct.pack("<hh", 1000, -1000) * 12000)
+    with sqlite3.connect(Path(server.env["BYS_DATA_DIR"]) / "byourside.db") as db:
+        db.execute("UPDATE calls SET recording_path = ? WHERE id = ?", (str(recording), call["callId"]))
+    browser.get(f"{server.base_url}/dashboard/calls/{call['callId']}")
+    duration = wait_for(browser, lambda d: d.execute_script(
+        "const a = document.getElementById('recording'); return a && a.readyState >= 1 ? a.duration : null"),
+        "the audio element never loaded the recording")
+    assert abs(duration - 1.5) < 0.05
+
+
+def test_what_a_callee_says_is_inert_text_on_every_page(browser, server, shots):
+    ensure_signed_in(browser, server)
+    call = client(server).place_call("+14155550199", "Ask about <b>opening</b> hours <script>window.__owned=3</script>",
+                                     fields=[{"name": "hours", "description": "the opening hours"}])
+    done = client(server).wait_for_call(call["callId"], timeout=WAIT_SECONDS, interval=0.2)
+    assert any(HOSTILE in turn["text"] for turn in done["turns"]), done["turns"]
+    for path in ("/dashboard/calls", f"/dashboard/calls/{call['callId']}"):
+        browser.get(server.base_url + path)
+        wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete", "")
+        assert browser.execute_script("return window.__owned") is None, path
+        assert not browser.find_elements(By.CSS_SELECTOR, "main b, main img, main i, main script")
+    transcript = browser.find_element(By.ID, "transcript").text
+    assert HOSTILE in transcript  # shown as the characters the callee said
+    assert "<script>window.__owned=3</script>" in browser.find_element(By.ID, "objective").text
+    full_page(browser, shots / "call-markup-escaped.png")
+
+
+def test_another_accounts_call_is_not_found(browser, server, shots):
+    ensure_signed_in(browser, server)
+    theirs = client(server, "other").place_call("+14155550123", "Ask about a table for two tonight")
+    browser.get(f"{server.base_url}/dashboard/calls/{theirs['callId']}")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert theirs["callId"] not in browser.page_source
+    browser.save_screenshot(str(shots / "not-found.png"))
+    browser.get(f"{server.base_url}/dashboard/calls")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-call-id="{theirs["callId"]}"]')
+
+
+def test_api_docs_render_offline(browser, server, shots):
+    browser.get(f"{server.base_url}/docs")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"), "Swagger UI did not render")
+    browser.save_screenshot(str(shots / "api-docs.png"))
+    assert_every_request_stayed_local(browser, server)
+    browser.get(f"{server.base_url}/redoc")
+    wait_for(browser, lambda d: "/v1/agent/calls" in d.find_element(By.TAG_NAME, "body").text, "ReDoc did not render")
+    assert_every_request_stayed_local(browser, server)
+
+
+def assert_every_request_stayed_local(browser, server: RunningServer) -> None:  # noqa: ANN001
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert urls and all(u.startswith(server.base_url) for u in urls), urls
+
+
+def test_create_and_revoke_a_key_and_set_the_default_caller_id(browser, server, shots):
+    ensure_signed_in(browser, server)
+    import byourside
+
+    browser.get(f"{server.base_url}/dashboard/developers")
+    browser.find_element(By.NAME, "name").send_keys("from the browser")
+    browser.find_element(By.CSS_SELECTOR, "#create-key-form button").click()
+    secret = wait_for(browser, lambda d: d.find_element(By.ID, "new-key").text, "no key shown")
+    assert secret.startswith("bys_ak_")
+    browser.save_screenshot(str(shots / "developers.png"))
+    api = byourside.Client(secret, base_url=server.base_url)
+    assert isinstance(api.list_calls(), list)  # the new key works
+
+    row = wait_for(browser, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#keys tbody tr")
+                                       if "from the browser" in r.text], "key not listed")[0]
+    row.find_element(By.CSS_SELECTOR, "button.danger").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "confirm-revoke"), "no confirmation").click()
+    wait_for(browser, lambda d: "revoked" in d.find_element(By.ID, "notice").text, "not revoked")
+    with pytest.raises(byourside.ByoursideError) as refused:
+        api.list_calls()
+    assert refused.value.code == "unauthorized"
+
+    server.cli("numbers", "add", "--account", "default", "+14155550111")
+    browser.get(f"{server.base_url}/dashboard/developers")
+    browser.find_element(By.CSS_SELECTOR, 'input[name="number"][value="+14155550111"]').click()
+    browser.find_element(By.CSS_SELECTOR, "#caller-id-form button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "notice").text == "Default caller ID set.", "not set")
+    placed = client(server).place_call("+14155550125", "Ask for the opening hours on Saturday")
+    assert client(server).get_call(placed["callId"])["from"] == "+14155550111"
