@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from byourside_server.dashboard import auth
-from byourside_server.dashboard.routes import checked_form, not_found, page, redirect
+from byourside_server.dashboard.routes import not_found, page, redirect, signed_in_form
 from byourside_server.dashboard.users import DashboardUser
 
 log = structlog.get_logger(__name__)
@@ -34,12 +34,10 @@ async def developers(request: Request) -> Response:
 
 @router.post("/keys")
 async def create_key(request: Request) -> Response:
-    user = await auth.current_user(request)
-    if user is None:
-        return redirect("/dashboard/sign-in")
-    form = await checked_form(request, user)
-    if isinstance(form, HTMLResponse):
-        return form
+    checked = await signed_in_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     name = form.get("name", "").strip()[:100] or None
     record, secret = await auth.context_of(request).services.accounts.create_key(user.account_id, name=name)
     log.info("dashboard_key_created", key_id=record.id, account_id=user.account_id)
@@ -49,12 +47,10 @@ async def create_key(request: Request) -> Response:
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str) -> Response:
     """Without ``confirm=yes`` this shows the confirmation; with it, the key is revoked."""
-    user = await auth.current_user(request)
-    if user is None:
-        return redirect("/dashboard/sign-in")
-    form = await checked_form(request, user)
-    if isinstance(form, HTMLResponse):
-        return form
+    checked = await signed_in_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     accounts = auth.context_of(request).services.accounts
     key = next((k for k in await accounts.list_keys(user.account_id) if k.id == key_id), None)
     if key is None:
@@ -68,12 +64,10 @@ async def revoke_key(request: Request, key_id: str) -> Response:
 
 @router.post("/default-caller-id")
 async def set_default_caller_id(request: Request) -> Response:
-    user = await auth.current_user(request)
-    if user is None:
-        return redirect("/dashboard/sign-in")
-    form = await checked_form(request, user)
-    if isinstance(form, HTMLResponse):
-        return form
+    checked = await signed_in_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     if not await auth.context_of(request).services.accounts.set_default_number(user.account_id, form.get("number", "")):
         return await _developers_page(request, user, 400, error="That number is not one of the account's caller IDs.")
     return await _developers_page(request, user, notice="Default caller ID set.")

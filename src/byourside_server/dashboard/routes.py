@@ -13,9 +13,8 @@ from urllib.parse import parse_qs, urlencode
 
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.background import BackgroundTask
 
 from byourside_server.dashboard import auth, views
 from byourside_server.dashboard.passwords import (
@@ -25,7 +24,7 @@ from byourside_server.dashboard.users import DashboardUser
 from byourside_server.domain import CallStatus
 from byourside_server.errors import InvalidRequest, NotFound
 from byourside_server.guardrails.text import printable_ascii
-from byourside_server.recordings import LocalRecordingStore, RecordingNotFound, is_s3_reference
+from byourside_server.api.routes.recordings import recording_response
 from byourside_server.store.records import CallRecord
 from byourside_server.webhooks.store import WebhookRepo
 
@@ -95,6 +94,18 @@ async def checked_form(request: Request, user: DashboardUser | None = None) -> d
                     message="This form could not be verified (its security token is missing or stale). "
                             "Go back, reload the page and try again.")
     return form
+
+
+async def signed_in_form(request: Request) -> tuple[DashboardUser, dict[str, str]] | Response:
+    """The signed-in user and their CSRF-checked form, or the response that refuses the post
+    (sign-in redirect, or the "form expired" page)."""
+    user = await auth.current_user(request)
+    if user is None:
+        return redirect("/dashboard/sign-in")
+    form = await checked_form(request, user)
+    if isinstance(form, HTMLResponse):
+        return form
+    return user, form
 
 
 # Signing in and out
@@ -176,12 +187,10 @@ async def sign_out(request: Request) -> Response:
 
 @router.post("/sign-out-everywhere")
 async def sign_out_everywhere(request: Request) -> Response:
-    user = await auth.current_user(request)
-    if user is None:
-        return redirect("/dashboard/sign-in")
-    form = await checked_form(request, user)
-    if isinstance(form, HTMLResponse):
-        return form
+    checked = await signed_in_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     await auth.context_of(request).users.end_all_sessions(user.id)
     response = redirect("/dashboard/sign-in")
     auth.clear_session_cookie(request, response)
@@ -202,12 +211,10 @@ async def account_page(request: Request) -> Response:
 
 @router.post("/account/password")
 async def set_password(request: Request) -> Response:
-    user = await auth.current_user(request)
-    if user is None:
-        return redirect("/dashboard/sign-in")
-    form = await checked_form(request, user)
-    if isinstance(form, HTMLResponse):
-        return form
+    checked = await signed_in_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     ctx = auth.context_of(request)
     account = await ctx.services.accounts.get(user.account_id)
     new, confirm = form.get("new_password", ""), form.get("confirm_password", "")
@@ -293,22 +300,9 @@ async def call_recording(request: Request, call_id: str) -> Response:
     """The recording through the dashboard session (the API's signed link is not needed here)."""
     user = await auth.current_user(request)
     call = await _visible_call(request, user, call_id) if user else None
-    missing = Response("Not found", status_code=404, media_type="text/plain")
-    reference = call.recording_path if call else None
-    if not reference:
-        return missing
-    headers = {"Cache-Control": "private, no-store"}
-    if not is_s3_reference(reference):  # a file on this machine, as the API's recording route serves it
-        return FileResponse(reference, media_type="audio/wav", headers=headers) if Path(reference).is_file() else missing
     services = auth.context_of(request).services
-    store = services.recordings or LocalRecordingStore(services.settings.data_dir / "recordings")
-    try:
-        stream = await store.open(reference)
-    except RecordingNotFound:
-        return missing
-    if stream.size is not None:
-        headers["Content-Length"] = str(stream.size)
-    return StreamingResponse(stream.chunks, media_type="audio/wav", headers=headers,
-                             background=BackgroundTask(stream.close))
+    response = await recording_response(services, call.recording_path if call else None,
+                                        headers={"Cache-Control": "private, no-store"})
+    return response or Response("Not found", status_code=404, media_type="text/plain")
 
 

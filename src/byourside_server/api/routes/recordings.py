@@ -17,6 +17,7 @@ from byourside_server.api.common import authenticate, recording_links, services_
 from byourside_server.api.openapi import ERROR_RESPONSES
 from byourside_server.errors import NotFound
 from byourside_server.recordings import LocalRecordingStore, RecordingNotFound, is_s3_reference
+from byourside_server.services import Services
 
 router = APIRouter(tags=["calls"], responses=ERROR_RESPONSES)
 
@@ -38,18 +39,27 @@ async def get_recording(call_id: str, request: Request) -> Response:
     else:
         account, _ = await authenticate(request)
         call = await calls.get(account.id, call_id)
-    reference = call.recording_path
-    if not reference:
+    response = await recording_response(services, call.recording_path)
+    if response is None:
         raise NotFound(NO_RECORDING)
+    return response
+
+
+async def recording_response(services: Services, reference: str | None,
+                             headers: dict[str, str] | None = None) -> Response | None:
+    """The audio of a stored recording reference, or None when there is none: a file on this
+    machine is sent as a file, an S3 object is streamed through this process."""
+    if not reference:
+        return None
+    headers = dict(headers or {})
     if not is_s3_reference(reference):
-        if not os.path.isfile(reference):
-            raise NotFound(NO_RECORDING)
-        return FileResponse(reference, media_type="audio/wav")
+        return FileResponse(reference, media_type="audio/wav", headers=headers) if os.path.isfile(reference) else None
     store = services.recordings or LocalRecordingStore(services.settings.data_dir / "recordings")
     try:
         stream = await store.open(reference)
     except RecordingNotFound:
-        raise NotFound(NO_RECORDING) from None
-    headers = {"Content-Length": str(stream.size)} if stream.size is not None else None
+        return None
+    if stream.size is not None:
+        headers["Content-Length"] = str(stream.size)
     return StreamingResponse(stream.chunks, media_type="audio/wav", headers=headers,
                              background=BackgroundTask(stream.close))
