@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from byourside_server import __version__
-from byourside_server.cli.common import CliError, find_account, with_store
+from byourside_server.cli.common import CliError, describe_store, find_account, with_store
 from byourside_server.errors import InvalidNumber
 from byourside_server.settings import Settings
 
@@ -17,6 +17,7 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from byourside_server.server import bootstrap_default_account, prepare, print_err, run_server
 
     settings.create_data_dir()
+    print_err(f"byourside: store {describe_store(settings)}")
     services = await prepare(settings)
     if await bootstrap_default_account(services):
         print_err("Created account 'default' with a simulator caller ID.")
@@ -31,6 +32,7 @@ async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from byourside_server.server import prepare, print_err, run_worker_only
 
     settings.create_data_dir()
+    print_err(f"byourside: store {describe_store(settings)}")
     services = await prepare(settings)
     print_err(f"byourside worker: telephony={settings.telephony}, brain={settings.effective_brain}, concurrency={settings.workers}")
     await run_worker_only(services)
@@ -42,7 +44,7 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         print("Database schema is up to date.")
         return 0
 
-    return await with_store(settings, work) or 0
+    return await with_store(settings, work, create=True) or 0
 
 
 async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:

@@ -32,6 +32,35 @@ def parse_field(spec: str) -> dict[str, Any]:
     return field
 
 
+def parse_metadata(specs: list[str]) -> dict[str, str] | None:
+    """['key=value', ...] -> a metadata mapping; a spec without '=' is a usage error."""
+    metadata: dict[str, str] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"error: --metadata takes key=value, got '{spec}'.")
+        metadata[key.strip()] = value
+    return metadata or None
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """Why the socket failed, in a few lowercase words ('connection refused', 'timed out')."""
+    cause = exc.__cause__
+    reason = getattr(cause, "reason", cause)  # urllib wraps the OSError in URLError.reason
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason or "network error").lower()
+
+
+def error_text(exc: Any, base_url: str) -> str:
+    """One line for an SDK error: the unreachable server's URL, or the token with the server's own message."""
+    if exc.code == "network_error":
+        return (f"cannot reach the byourside server at {base_url} ({unreachable_reason(exc)}). "
+                "Start it with 'byourside serve' or set BYS_BASE_URL.")
+    detail = exc.server_message if exc.server_message and exc.server_message != exc.message else ""
+    return f"{exc.message}{f' ({detail})' if detail else ''} [{exc.code}]"
+
+
 def status_printer(out: Callable[[str], None]) -> Callable[[dict[str, Any]], None]:
     """A callback that prints each status change once, with the time since the first one."""
     started = time.monotonic()
@@ -73,18 +102,27 @@ def follow(client: Any, call_id: str, *, timeout: float, out: Callable[[str], No
 
 def place_and_follow(args: argparse.Namespace) -> int:
     byourside = load_sdk()
+    base_url = os.environ.get("BYS_BASE_URL") or byourside.DEFAULT_BASE_URL
     try:
-        client = byourside.Client(os.environ.get("BYS_API_KEY"), base_url=os.environ.get("BYS_BASE_URL"))
+        client = byourside.Client(os.environ.get("BYS_API_KEY"), base_url=base_url)
+        base_url = client.base_url
         created = client.place_call(
             args.to,
             args.objective,
             context=args.context,
             fields=[parse_field(f) for f in args.field] or None,
+            webhook_url=args.webhook_url,
             caller_id=args.caller_id,
+            voice=args.voice,
+            language=args.language,
+            max_duration_seconds=args.max_duration,
+            metadata=parse_metadata(args.metadata),
+            idempotency_key=args.idempotency_key,
+            voicemail_message=args.voicemail_message,
         )
     except byourside.ByoursideError as exc:
         hint = " Set BYS_API_KEY (byourside keys create --account default)." if exc.code == "no_api_key" else ""
-        print(f"error: {exc.message} [{exc.code}]{hint}", file=sys.stderr)
+        print(f"error: {error_text(exc, base_url)}{hint}", file=sys.stderr)
         return 1
     if not args.wait:
         print(json.dumps(created, indent=2))
@@ -92,7 +130,10 @@ def place_and_follow(args: argparse.Namespace) -> int:
     print(f"Call {created['callId']} queued.", file=sys.stderr)
     try:
         call = follow(client, created["callId"], timeout=args.timeout, out=lambda s: print(s, file=sys.stderr))
-    except (byourside.ByoursideError, TimeoutError) as exc:
+    except byourside.ByoursideError as exc:
+        print(f"error: {error_text(exc, base_url)}", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(call, indent=2))

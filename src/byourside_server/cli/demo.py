@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from byourside_server.cli.client import follow, load_sdk
+from byourside_server.cli.client import error_text, follow, load_sdk
 from byourside_server.logs import configure_logging
 from byourside_server.settings import Settings
 
@@ -109,7 +109,7 @@ def run_demo(args: argparse.Namespace) -> int:
         out(f"Call {created['callId']} {created['status']}; following it live:")
         call = follow(client, created["callId"], timeout=300, out=out)
     except byourside.ByoursideError as exc:
-        out(f"error: {exc.message} [{exc.code}]")
+        out(f"error: {error_text(exc, f'http://127.0.0.1:{settings.port}')}")
         return 1
     finally:
         server.shutdown()
