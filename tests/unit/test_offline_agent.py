@@ -99,6 +99,11 @@ async def test_demo_call_extracts_table_and_price(book: ScenarioBook) -> None:
     assert "I'm calling to ask if you have a table for two tonight at 7pm" in opener
     assert any(t.startswith("Just to confirm: table available, yes; and tasting menu price, 85.") for t in r.said("agent"))
     assert r.analysis.summary.startswith("A person answered. Obtained: table available: yes; and tasting menu price: 85.")
+    # Evidence is the callee's answer to the question for the field, never the "Okay, bye!" on the way out.
+    table = r.analysis.evidence["table_available"]
+    asked = r.line.turns[table["turnIndex"] - 1]
+    assert asked.speaker == "agent" and "table" in asked.text.lower()
+    assert table["quote"] != "Okay, bye!"
 
 
 async def test_demo_call_with_field_descriptions(book: ScenarioBook) -> None:

@@ -403,8 +403,10 @@ class _Conversation:
 
 
 def _evidence(task: CallTask, turns: Sequence[Turn], extracted: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """For each obtained value, the last contact turn that states it: {quote, turnIndex}. A bare "yes,
-    that's right" to our read-back is not evidence: the words that gave the value are."""
+    """For each obtained value, the contact turn that states it: {quote, turnIndex}. The last answer to
+    our question for the field wins; failing that, the last contact turn that states the value. A bare
+    "yes, that's right" to our read-back, or an "okay" on the way out, is not evidence: the words that
+    gave the value are."""
     found: dict[str, dict[str, Any]] = {}
     today = datetime.now(timezone.utc).date()
     for field in task.fields:
@@ -412,16 +414,18 @@ def _evidence(task: CallTask, turns: Sequence[Turn], extracted: Mapping[str, Any
         if value is None:
             continue
         question = say.question_for(field)
-        for index in range(len(turns) - 1, -1, -1):
-            turn = turns[index]
+        answers, others = [], []
+        for index, turn in enumerate(turns):
             if turn.speaker != "contact":
                 continue
             prompt = turns[index - 1].text if index > 0 and turns[index - 1].speaker == "agent" else ""
             if prompt.startswith("Just to confirm") and hear.readback_verdict(turn.text) is not False:
                 continue
             if etiquette.coerce(field, parse_value(field, turn.text, question, today)) == value:
-                found[field.name] = {"quote": turn.text, "turnIndex": index}
-                break
+                (answers if question in prompt else others).append(index)
+        chosen = (answers or others or [None])[-1]
+        if chosen is not None:
+            found[field.name] = {"quote": turns[chosen].text, "turnIndex": chosen}
     return found
 
 
