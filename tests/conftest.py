@@ -25,6 +25,7 @@ from byourside_server.services import Services  # noqa: E402
 from byourside_server.store.database import open_database  # noqa: E402
 
 from support import IN_CI, PG_ADMIN_URL, open_services  # noqa: E402
+from s3_server import s3_server  # noqa: E402,F401 - one moto server per test session, for every test that asks
 
 
 def _dsn(url: str) -> str:

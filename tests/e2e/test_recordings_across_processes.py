@@ -17,7 +17,6 @@ import pytest
 
 from e2e_server import _reset_postgres, start_server
 from recording_worker import write_recording
-from s3_server import s3_server  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

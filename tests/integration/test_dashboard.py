@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from byourside_server.api.app import create_app
 from byourside_server.dashboard.users import OPERATOR, UserRepo

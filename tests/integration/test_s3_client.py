@@ -11,7 +11,6 @@ import pytest
 from byourside_server.recordings import RecordingNotFound, RecordingStoreUnavailable, keep_recording
 from byourside_server.recordings.local import LocalRecordingStore
 from byourside_server.recordings.s3 import S3Client, S3Error, S3RecordingStore
-from s3_server import s3_server  # noqa: F401  (fixture)
 
 
 def _client(server, secret: str | None = None) -> S3Client:

@@ -26,7 +26,6 @@ from byourside_server.settings import Settings
 from byourside_server.store.calls import CallOutcome
 from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult
 from fakes import EchoBrain, FakeLine, FakeTelephony
-from s3_server import s3_server  # noqa: F401  (fixture)
 from support import auth, new_account, open_services, running
 
 GOOD = {"to": "+14155550123", "objective": "Ask for the opening hours."}
