@@ -253,3 +253,27 @@ async def test_analyze_an_error_end() -> None:
     analysis = await OfflineBrain().analyze(task(()), [], ConversationEnd(reason="error:media", answered_by="human"))
     assert "technical problem" in analysis.summary
     assert analysis.objective_met is False
+
+
+class InterruptingLine(ScriptedLine):
+    """The callee talks over the first question: only the words before it reach them."""
+
+    def __init__(self, script: Sequence[str]) -> None:
+        super().__init__(script)
+        self.cut = False
+
+    async def say(self, text: str) -> Spoken:
+        spoken = await super().say(text)
+        question = phrases.question_for(TABLE)
+        if not self.cut and question in text:
+            self.cut = True
+            return Spoken(spoken.start_ms, spoken.end_ms, interrupted=True, heard=text[: text.index(question)].strip())
+        return spoken
+
+
+async def test_a_question_the_callee_talked_over_is_asked_again_in_full() -> None:
+    line = InterruptingLine(["Hello?", "Oh, I'm not sure about that one. Sorry.", "Yes, we do.", "Yes, that's right."])
+    end = await OfflineBrain().converse(task(), line)
+    assert end.reason == OBJECTIVE_MET
+    assert end.notes[NOTES_EXTRACTED] == {"table_available": True}
+    assert line.said[1] == phrases.question_for(TABLE)  # the bare question again, not a "do you know?" re-ask

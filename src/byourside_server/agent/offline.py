@@ -147,6 +147,8 @@ class _Conversation:
         self.situation: str | None = None
         self.disputed: list[str] = []
         self.spell_left = 2
+        self.question_unheard = False  # the last question was cut off before the callee heard it
+        self.repeats_left = 2  # questions asked again because the callee talked over them
 
     async def run(self) -> ConversationEnd:
         try:
@@ -208,7 +210,9 @@ class _Conversation:
     async def _exchange(self, text: str, question: str | None = None) -> str:
         """Say ``text`` and return the reply, waiting through "please hold" and transfers. When a
         colleague picks up after a transfer, introduce the call again and repeat ``question``."""
-        await self.line.say(text)
+        spoken = await self.line.say(text)
+        # The callee talked over us before the question reached them: their reply answers something else.
+        self.question_unheard = bool(question and spoken.interrupted and question not in spoken.heard_of(text))
         timeout = self.brain.reply_wait
         transferred = False
         greeted_again = False
@@ -350,6 +354,10 @@ class _Conversation:
             if value is not None:
                 self.values[field.name] = value
                 return "obtained"
+            if self.question_unheard and self.repeats_left > 0:
+                self.repeats_left -= 1  # asked again in full; it does not count as an attempt
+                text = question
+                continue
             attempts -= 1
             if attempts <= 0:
                 return "missing"
