@@ -13,9 +13,10 @@ import importlib.util
 import numpy as np
 import pytest
 from inline_executor import InlineExecutor
+from speech import piper_renderer, silence
 from support import IN_CI
 
-from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, resample, ulaw_decode, ulaw_encode
+from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, resample
 from byourside_server.voice.pipeline import VoiceConfig, make_endpointer
 from byourside_server.voice.turn import SmartTurnV3, smart_turn_available
 from byourside_server.voice.vad import Utterance
@@ -37,25 +38,7 @@ def detector() -> SmartTurnV3:
 
 @pytest.fixture(scope="module")
 def say():
-    from piper.config import SynthesisConfig
-
-    from byourside_server.voice.tts import PiperTTS
-
-    voice = PiperTTS.load("packaged:joe").voice
-    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-
-    def render(text: str) -> np.ndarray:
-        """The sentence at 8 kHz through G.711, without the quiet Piper leaves before and after it."""
-        pcm = np.concatenate([np.frombuffer(c.audio_int16_bytes, np.int16) for c in voice.synthesize(text, steady)])
-        pcm = ulaw_decode(ulaw_encode(resample(pcm, voice.config.sample_rate, TELEPHONE_RATE)))
-        audible = np.flatnonzero(np.abs(pcm) > 500)
-        return pcm[audible[0]:audible[-1] + 1]
-
-    return render
-
-
-def silence(ms: int) -> np.ndarray:
-    return np.zeros(ms * TELEPHONE_RATE // 1000, np.int16)
+    return piper_renderer()
 
 
 def endpoint(detector: SmartTurnV3, *pieces: np.ndarray) -> list[tuple[int, Utterance]]:
