@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -23,6 +24,20 @@ PACKAGED_JOE = "packaged:joe"
 
 class ModelError(RuntimeError):
     pass
+
+
+def file_in_distributions(candidates: tuple[tuple[str, str], ...]) -> Path | None:
+    """The first file that exists among ``(distribution, path inside it)`` candidates, or None.
+
+    Read through package metadata, so the distribution is never imported."""
+    for distribution, relative in candidates:
+        try:
+            path = Path(str(importlib.metadata.distribution(distribution).locate_file(relative)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if path.is_file():
+            return path
+    return None
 
 
 def _package_dir(name: str) -> Path:

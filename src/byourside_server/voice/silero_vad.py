@@ -28,7 +28,6 @@ file without importing the package: ``PACKAGED_SILERO_VAD``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import threading
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from byourside_server.voice.audio import TELEPHONE_RATE
+from byourside_server.voice.models import file_in_distributions
 
 PACKAGED_SILERO_VAD = "packaged:silero-vad"
 # (distribution, file inside it) of the packages known to ship the model, preferred first.
@@ -55,13 +55,9 @@ class SileroVadError(RuntimeError):
 
 def packaged_silero_vad() -> Path:
     """The Silero VAD ONNX file of an installed package (see ``_SILERO_PACKAGES``)."""
-    for distribution, relative in _SILERO_PACKAGES:
-        try:
-            path = Path(str(importlib.metadata.distribution(distribution).locate_file(relative)))
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        if path.is_file():
-            return path
+    path = file_in_distributions(_SILERO_PACKAGES)
+    if path is not None:
+        return path
     names = ", ".join(d for d, _ in _SILERO_PACKAGES)
     raise SileroVadError(f"no installed package ships the Silero VAD model (looked in: {names})")
 

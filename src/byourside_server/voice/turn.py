@@ -18,7 +18,6 @@ that ships in the pipecat-ai wheel, located by file without importing pipecat.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import threading
 from abc import ABC, abstractmethod
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from byourside_server.voice.audio import TELEPHONE_RATE, resample, to_float
+from byourside_server.voice.models import file_in_distributions
 
 PACKAGED_SMART_TURN = "packaged:smart-turn"
 # (distribution, file inside it) of the packages known to ship the model, preferred first.
@@ -58,13 +58,9 @@ class TurnDetector(ABC):
 
 def packaged_smart_turn() -> Path:
     """The Smart Turn v3 ONNX file of an installed package (see ``_SMART_TURN_PACKAGES``)."""
-    for distribution, relative in _SMART_TURN_PACKAGES:
-        try:
-            path = Path(str(importlib.metadata.distribution(distribution).locate_file(relative)))
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        if path.is_file():
-            return path
+    path = file_in_distributions(_SMART_TURN_PACKAGES)
+    if path is not None:
+        return path
     names = ", ".join(d for d, _ in _SMART_TURN_PACKAGES)
     raise TurnDetectorError(f"no installed package ships the Smart Turn v3 model (looked in: {names}); "
                             "install one, give BYS_TURN_MODEL a path, or set BYS_TURN_DETECTOR=off")
