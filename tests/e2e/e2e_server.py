@@ -79,7 +79,8 @@ def start_server(data_dir: Path, database_url: str | None = None, *args: str, **
     log = open(log_path, "w")
     process = subprocess.Popen([str(BIN / "byourside"), "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     server = RunningServer(f"http://127.0.0.1:{port}", env, process, log_path)
-    deadline = time.monotonic() + 30
+    # Generous: a busy 2-core machine can take a while to import and migrate; a healthy server answers at once.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited early:\n{server.log()}")

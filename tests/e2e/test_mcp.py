@@ -201,8 +201,10 @@ async def test_stdio_reports_an_unreachable_server_as_a_tool_error(mcp_server: R
     async with stdio_session(gone, key) as session:
         result = await session.call_tool("get_call", {"call_id": "c1"})
         assert result.isError
-        assert payload(result) == {"error": "network_error", "status": 0,
-                                   "message": "Temporary service error. Please retry shortly."}
+        assert payload(result) == {
+            "error": "network_error", "status": 0,
+            "message": f"Temporary service error. Please retry shortly. Could not reach the byourside server at "
+                       f"{gone.base_url}; check BYS_BASE_URL and that the server is running."}
 
 
 def test_stdio_without_a_key_exits_with_a_clear_error(mcp_server: RunningServer) -> None:

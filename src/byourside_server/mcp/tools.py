@@ -65,19 +65,21 @@ def error_result(code: str, message: str, status: int = 0) -> CallToolResult:
     return _text({"error": code, "message": message, "status": status}, is_error=True)
 
 
-def _from_sdk_error(exc: byourside.ByoursideError) -> CallToolResult:
+def _from_sdk_error(exc: byourside.ByoursideError, base_url: str | None = None) -> CallToolResult:
     message = exc.message
     if exc.server_message and exc.server_message != message:
         message = f"{message} ({exc.server_message})"
+    if exc.code == "network_error" and base_url:
+        message = f"{message} Could not reach the byourside server at {base_url}; check BYS_BASE_URL and that the server is running."
     return error_result(exc.code or "error", message, exc.status)
 
 
-async def _run(fn: Callable[[], Any]) -> tuple[Any, CallToolResult | None]:
-    """Run one blocking SDK call in a thread; map failures to a tool error result."""
+async def _run(client: byourside.Client, fn: Callable[[], Any]) -> tuple[Any, CallToolResult | None]:
+    """Run one blocking SDK call on ``client`` in a thread; map failures to a tool error result."""
     try:
         return await anyio.to_thread.run_sync(fn), None
     except byourside.ByoursideError as exc:
-        return None, _from_sdk_error(exc)
+        return None, _from_sdk_error(exc, getattr(client, "base_url", None))
     except Exception:
         log.exception("mcp_tool_failed")
         return None, error_result("internal_error", "The MCP server hit an unexpected error; see the server log.")
@@ -144,7 +146,7 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         client, err = client_for(ctx)
         if err:
             return err
-        result, err = await _run(lambda: client.place_call(
+        result, err = await _run(client, lambda: client.place_call(
             to, objective, context=context, fields=fields, caller_id=caller_id, voice=voice, language=language
         ))
         return err or _text(result)
@@ -155,7 +157,7 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         client, err = client_for(ctx)
         if err:
             return err
-        result, err = await _run(lambda: client.get_call(call_id))
+        result, err = await _run(client, lambda: client.get_call(call_id))
         return err or _text(result)
 
     @server.tool(structured_output=False, annotations=ToolAnnotations(title="List calls", readOnlyHint=True))
@@ -172,7 +174,7 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         client, err = client_for(ctx)
         if err:
             return err
-        result, err = await _run(lambda: client.list_calls_page(limit, status=status))
+        result, err = await _run(client, lambda: client.list_calls_page(limit, status=status))
         return err or _text(result)
 
     @server.tool(structured_output=False, annotations=ToolAnnotations(title="Wait for a call", readOnlyHint=True))
@@ -196,7 +198,7 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         previous: str | None = None
         with anyio.move_on_after(bound) as scope:
             while True:
-                call, err = await _run(lambda: client.get_call(call_id))
+                call, err = await _run(client, lambda: client.get_call(call_id))
                 if err:
                     return err
                 status = call.get("status") if isinstance(call, dict) else None
@@ -207,7 +209,7 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
                     return _text(call)
                 await anyio.sleep(poll_seconds)
         if scope.cancelled_caught:
-            call, err = await _run(lambda: client.get_call(call_id))
+            call, err = await _run(client, lambda: client.get_call(call_id))
             if err:
                 return err
             status = call.get("status") if isinstance(call, dict) else None
@@ -228,7 +230,7 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         client, err = client_for(ctx)
         if err:
             return err
-        result, err = await _run(lambda: client.cancel_call(call_id))
+        result, err = await _run(client, lambda: client.cancel_call(call_id))
         return err or _text(result)
 
     return server
