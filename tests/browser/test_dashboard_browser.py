@@ -1,109 +1,30 @@
 """The dashboard in a real browser (headless chromium) against a real ``byourside serve``:
 sign-in through a one-time link, a password, sign-out; a forged form refused; a call placed
-through the API followed live to ``completed`` in the calls list and opened; its recording
-played through the dashboard session; a callee's markup shown as inert text on every page;
-another account's call answered 404.
+through the API followed live to ``completed`` in the calls list and opened; a recording
+played through the dashboard session, with its waveform and latency chart, a click on a turn
+moving playback there; a callee's markup shown as inert text on every page (also as it arrives
+live); another account's call answered 404; keys created and revoked, the default caller ID set.
 
 Screenshots of each page go to a temporary directory, or to docs/screenshots/ with
 BYS_UPDATE_SCREENSHOTS=1 (how the README's pictures are made)."""
 
 from __future__ import annotations
 
-import os
+import json
+import math
 import sqlite3
 import struct
-import uuid
 import wave
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import WebDriverException
+from browsing import HOSTILE, PASSWORD, WAIT_SECONDS, client, ensure_signed_in, full_page, sign_in_link, wait_for
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_server import RunningServer, start_server
+from e2e_server import RunningServer
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "a long enough password"
-# Every line of this callee is markup; if any of it ran, window.__owned would be set.
-HOSTILE = '<script>window.__owned = 1</script><img src=x onerror="window.__owned = 2"><b>bold</b>'
-HOSTILE_SCENARIOS = f"""
-numbers:
-  "+14155550199": hostile
-personas:
-  hostile:
-    name: Mallory
-    organisation: '<i>Evil</i> Corp'
-    greeting: 'Hello, {HOSTILE} speaking.'
-    fallback: '{HOSTILE}'
-scenarios:
-  hostile:
-    kind: persona
-    description: A callee whose every line is markup.
-    ring_seconds: 1
-    persona: hostile
-"""
-WAIT_SECONDS = 90  # a safety net for a busy machine, not a speed requirement
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    data = tmp_path_factory.mktemp("browser")
-    (data / "scenarios.yaml").write_text(HOSTILE_SCENARIOS)
-    # Simulated time at a fifth of real time: a call lasts seconds, long enough to watch it change.
-    running = start_server(data / "server", None, BYS_SIM_TIME_SCALE="0.2",
-                           BYS_SIM_SCENARIOS_FILE=str(data / "scenarios.yaml"))
-    running.cli("accounts", "create", "other")
-    running.cli("numbers", "add", "--account", "other", "+14155550100", "--default")
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("BYS_UPDATE_SCREENSHOTS") == "1":
-        target = ROOT / "docs" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        return target
-    return tmp_path_factory.mktemp("screenshots")
-
-
-def sign_in_link(server: RunningServer, email: str, account: str = "default") -> str:
-    return server.cli("users", "create", "--account", account, "--email", email).stdout.strip().splitlines()[-1]
-
-
-def wait_for(driver, condition, message: str):  # noqa: ANN001
-    # Between a click and the next page, elements vanish mid-query; those errors mean "not yet".
-    waiting = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2, ignored_exceptions=(WebDriverException,))
-    return waiting.until(lambda d: condition(d), message)
-
-
-def ensure_signed_in(browser, server: RunningServer) -> None:  # noqa: ANN001
-    """Each test can run alone: sign in through a fresh user's link unless already signed in."""
-    browser.get(f"{server.base_url}/dashboard/account")
-    if browser.current_url.endswith("/dashboard/account"):
-        return
-    browser.get(sign_in_link(server, f"user-{uuid.uuid4().hex[:8]}@example.com"))
-    browser.find_element(By.ID, "use-link").click()
-    wait_for(browser, lambda d: d.current_url.endswith("/dashboard/account"), "not signed in by the link")
-
-
-def full_page(browser, path: Path) -> None:  # noqa: ANN001
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1100, min(max(height, 850), 3000))
-    try:
-        browser.save_screenshot(str(path))
-    finally:
-        browser.set_window_size(1100, 850)
-
-
-def client(server: RunningServer, account: str = "default"):  # noqa: ANN201
-    import byourside
-
-    return byourside.Client(server.new_key(account), base_url=server.base_url)
-
 
 def test_sign_in_with_a_link_set_a_password_sign_out_and_back_in(browser, server, shots):
     link = sign_in_link(server, "ada@example.com")
@@ -158,7 +79,8 @@ def test_a_call_placed_through_the_api_completes_live_in_the_list(browser, serve
                                      {"name": "tasting_menu_price", "type": "number"}])
     browser.get(f"{server.base_url}/dashboard/calls")
     row = f'tr[data-call-id="{created["callId"]}"] .status'
-    first_seen = browser.find_element(By.CSS_SELECTOR, row).text
+    # Read in one step: the live region may swap the element between a find and a read.
+    first_seen = browser.execute_script("return document.querySelector(arguments[0]).textContent", row)
     assert first_seen in ("queued", "dialing", "in_progress"), first_seen
     browser.execute_script("window.__same_page = true")
     wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, row).text == "completed", "never completed")
@@ -181,38 +103,78 @@ def test_a_call_placed_through_the_api_completes_live_in_the_list(browser, serve
     full_page(browser, shots / "call.png")
 
 
-def test_a_recording_plays_through_the_dashboard_session(browser, server, tmp_path):
+def test_a_recording_plays_through_the_dashboard_session(browser, server, shots, tmp_path):
     ensure_signed_in(browser, server)
     call = client(server).place_call("+14155550125", "Ask for the opening hours on Saturday")
     done = client(server).wait_for_call(call["callId"], timeout=WAIT_SECONDS, interval=0.2)
     assert done["status"] == "completed"
-    # Text calls have no audio; give this one the recording a SIP call would leave (stereo, 8 kHz, 1.5 s).
+    # Text calls have no audio; give this one the recording a SIP call would leave (stereo, 8 kHz, the
+    # callee on the left, the agent on the right): a tone on each side while that side speaks.
+    seconds = done["turns"][-1]["endMs"] / 1000 + 1
+    loud = [(t["startMs"] * 8, t["endMs"] * 8, 0 if t["speaker"] == "contact" else 1) for t in done["turns"]]
+    frames = bytearray()
+    for i in range(int(8000 * seconds)):
+        level = [200, 200]
+        for start, end, side in loud:
+            if start <= i < end:
+                level[side] = 9000 + 3000 * math.sin(i / 900)
+        tone = math.sin(2 * math.pi * 220 * i / 8000)
+        frames += struct.pack("<hh", int(level[0] * tone), int(level[1] * tone))
     recording = tmp_path / "recording.wav"
     with wave.open(str(recording), "wb") as out:
         out.setnchannels(2)
         out.setsampwidth(2)
         out.setframerate(8000)
-        out.writeframes(struct.pack("<hh", 1000, -1000) * 12000)
+        out.writeframes(bytes(frames))
+    latency = json.dumps({"turns": [{"speechEndMs": 900, "endpointingMs": 280, "sttMs": 190, "llmFirstTokenMs": 420,
+                                     "ttsFirstAudioMs": 110, "totalMs": 1000},
+                                    {"speechEndMs": 4100, "endpointingMs": 240, "sttMs": 160, "llmFirstTokenMs": 350,
+                                     "ttsFirstAudioMs": 90, "totalMs": 840}],
+                          "p50": {"totalMs": 840}, "p90": {"totalMs": 1000}})
     with sqlite3.connect(Path(server.env["BYS_DATA_DIR"]) / "byourside.db") as db:
-        db.execute("UPDATE calls SET recording_path = ? WHERE id = ?", (str(recording), call["callId"]))
+        db.execute("UPDATE calls SET recording_path = ?, latency = ? WHERE id = ?",
+                   (str(recording), latency, call["callId"]))
     browser.get(f"{server.base_url}/dashboard/calls/{call['callId']}")
     duration = wait_for(browser, lambda d: d.execute_script(
         "const a = document.getElementById('recording'); return a && a.readyState >= 1 ? a.duration : null"),
         "the audio element never loaded the recording")
-    assert abs(duration - 1.5) < 0.05
+    assert abs(duration - seconds) < 0.05
+    wait_for(browser, lambda d: d.execute_script(
+        "const i = document.querySelector('#waveform img'); return i && i.complete && i.naturalWidth > 0"),
+        "the waveform did not load")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#latency-chart g[data-turn]")) == 2
+
+    later = browser.find_elements(By.CSS_SELECTOR, "#transcript [data-seek-ms]")[-1]
+    start = int(later.get_attribute("data-seek-ms")) / 1000
+    later.click()  # plays the recording from that turn
+    position = wait_for(browser, lambda d: d.execute_script(
+        "const a = document.getElementById('recording'); return a.currentTime > 0 ? a.currentTime : null"),
+        "clicking a turn did not move the recording")
+    assert start - 0.05 <= position <= start + 2, (start, position)
+    browser.execute_script("document.getElementById('recording').pause()")
+    full_page(browser, shots / "call-recording.png")
 
 
 def test_what_a_callee_says_is_inert_text_on_every_page(browser, server, shots):
     ensure_signed_in(browser, server)
     call = client(server).place_call("+14155550199", "Ask about <b>opening</b> hours <script>window.__owned=3</script>",
                                      fields=[{"name": "hours", "description": "the opening hours"}])
-    done = client(server).wait_for_call(call["callId"], timeout=WAIT_SECONDS, interval=0.2)
+    # Watched live: the callee's lines reach the open page through its live stream.
+    browser.get(f"{server.base_url}/dashboard/calls/{call['callId']}")
+    wait_for(browser, lambda d: d.find_element(By.ID, "call-status").text == "completed", "never completed")
+    wait_for(browser, lambda d: HOSTILE in d.find_element(By.ID, "transcript").text, "the transcript never arrived")
+    assert browser.execute_script("return window.__owned") is None
+    assert not browser.find_elements(By.CSS_SELECTOR, "main b, main img, main i, main script")
+    done = client(server).get_call(call["callId"])
     assert any(HOSTILE in turn["text"] for turn in done["turns"]), done["turns"]
-    for path in ("/dashboard/calls", f"/dashboard/calls/{call['callId']}"):
+    for path in ("/dashboard/calls", "/dashboard/calls?q=opening", "/dashboard/place", "/dashboard/usage",
+                 f"/dashboard/calls/{call['callId']}"):
         browser.get(server.base_url + path)
         wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete", "")
         assert browser.execute_script("return window.__owned") is None, path
-        assert not browser.find_elements(By.CSS_SELECTOR, "main b, main img, main i, main script")
+        assert not browser.find_elements(By.CSS_SELECTOR, "main b, main img, main i, main script"), path
+        if path == "/dashboard/place":  # the sandbox lists each scenario's description
+            assert HOSTILE in browser.find_element(By.ID, "sandbox-card").text
     transcript = browser.find_element(By.ID, "transcript").text
     assert HOSTILE in transcript  # shown as the characters the callee said
     assert "<script>window.__owned=3</script>" in browser.find_element(By.ID, "objective").text
@@ -236,7 +198,12 @@ def test_api_docs_render_offline(browser, server, shots):
     browser.save_screenshot(str(shots / "api-docs.png"))
     assert_every_request_stayed_local(browser, server)
     browser.get(f"{server.base_url}/redoc")
-    wait_for(browser, lambda d: "/v1/agent/calls" in d.find_element(By.TAG_NAME, "body").text, "ReDoc did not render")
+    try:
+        wait_for(browser, lambda d: "/v1/agent/calls" in d.find_element(By.TAG_NAME, "body").text, "")
+    except TimeoutException:
+        shown = browser.find_element(By.TAG_NAME, "body").text[:300]
+        logs = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        raise AssertionError(f"ReDoc did not render; the page shows {shown!r}; it loaded {logs}") from None
     assert_every_request_stayed_local(browser, server)
 
 

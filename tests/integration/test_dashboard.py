@@ -158,7 +158,7 @@ async def test_calls_are_isolated_by_account_and_operators_see_all(services, api
     scenarios = tmp_path / "hostile.yaml"
     scenarios.write_text(HOSTILE_SCENARIOS)
     acme, _ = await new_account(services, "acme")
-    other, _ = await new_account(services, "other")
+    other, _ = await new_account(services, "other", caller_id="+14155550101")
     settings = services.settings.model_copy(update={"sim_scenarios_file": scenarios})
     call = await conduct_call(services, other, build_telephony(settings, services.clock), build_brain(settings), {
         "to": "+14155550199", "objective": "Ask about <b>opening</b> hours",
@@ -226,7 +226,7 @@ async def test_a_link_is_used_once_even_when_clicked_twice_at_once(services):
 
 async def test_developers_page_creates_and_revokes_keys_and_sets_the_default_caller_id(services, api):
     account, _ = await new_account(services, "acme")
-    other, other_key = await new_account(services, "other")
+    other, other_key = await new_account(services, "other", caller_id="+14155550101")
     user = await users(services).create(account.id, "dev@example.com")
     await sign_in_by_link(api, await users(services).issue_link(user.id, timedelta(minutes=5)))
     page = await api.get("/dashboard/developers")

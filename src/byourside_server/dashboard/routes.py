@@ -1,4 +1,5 @@
-"""The dashboard's pages under /dashboard: sign-in and sign-out, the account page, calls and a call.
+"""The dashboard's pages under /dashboard: sign-in and sign-out, the account page (calls are in
+calls.py, Developers in developers.py), and what every page shares: rendering, forms, redirects.
 
 Every page is rendered server-side by Jinja2 with autoescaping; every POST checks the
 CSRF token before anything else. Pages a signed-out browser asks for redirect to the
@@ -9,24 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from byourside_server.dashboard import auth, views
+from byourside_server.dashboard import auth
 from byourside_server.dashboard.passwords import (
     WeakPassword, check_password_rules, hash_password, spend_like_a_check, verify_password,
 )
 from byourside_server.dashboard.users import DashboardUser
-from byourside_server.domain import CallStatus
-from byourside_server.errors import InvalidRequest, NotFound
 from byourside_server.guardrails.text import printable_ascii
-from byourside_server.api.routes.recordings import recording_response
-from byourside_server.store.records import CallRecord
-from byourside_server.webhooks.store import WebhookRepo
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +35,7 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 _MAX_FORM_BYTES = 16 * 1024
-_SECURITY_HEADERS = {
+SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                                "frame-ancestors 'none'",
@@ -50,15 +46,20 @@ _SECURITY_HEADERS = {
 }
 
 
+def render(request: Request, template: str, binding: str, *, user: DashboardUser | None = None, **values: Any) -> str:
+    """A template as HTML, its forms carrying the CSRF token bound to ``binding``."""
+    return _templates.get_template(template).render(
+        user=user, csrf_token=auth.csrf_token_for(auth.context_of(request), binding), **values)
+
+
 def page(request: Request, template: str, http_status: int = 200, *, user: DashboardUser | None = None,
          **values: Any) -> HTMLResponse:
     binding = auth.csrf_binding(request)
     new_presession = None
     if binding is None:
         binding = new_presession = auth.new_presession_value()
-    html = _templates.get_template(template).render(
-        user=user, csrf_token=auth.csrf_token_for(auth.context_of(request), binding), **values)
-    response = HTMLResponse(html, status_code=http_status, headers=_SECURITY_HEADERS)
+    html = render(request, template, binding, user=user, **values)
+    response = HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
     if new_presession:
         auth.set_cookie(request, response, auth.PRESESSION_COOKIE, new_presession, max_age=3600)
     return response
@@ -152,10 +153,19 @@ async def _start_session(request: Request, user: DashboardUser, then: str) -> Re
     return response
 
 
+def dashboard_path(value: str, default: str) -> str:
+    """``value`` when it is a path of this dashboard (where a sign-in link may lead), else ``default``:
+    never another site, so a link cannot send anyone elsewhere."""
+    if (printable_ascii(value, 300) and value.startswith("/dashboard/") and "//" not in value
+            and "\\" not in value and ".." not in value):
+        return value
+    return default
+
+
 @router.get("/sign-in/link")
-async def link_page(request: Request, token: str = "") -> Response:
+async def link_page(request: Request, token: str = "", next: str = "") -> Response:
     """Shows a button; only its POST uses the link, so a mail scanner fetching the URL does not."""
-    return page(request, "link.html", title="Sign in", token=token)
+    return page(request, "link.html", title="Sign in", token=token, next=dashboard_path(next, ""))
 
 
 @router.post("/sign-in/link")
@@ -169,7 +179,7 @@ async def use_link(request: Request) -> Response:
         return page(request, "error.html", 400, title="Link not valid",
                     message="This sign-in link has expired or was already used. Ask for a new one "
                             "(byourside users link --email ...).")
-    return await _start_session(request, user, "/dashboard/account")
+    return await _start_session(request, user, dashboard_path(form.get("next", ""), "/dashboard/account"))
 
 
 @router.post("/sign-out")
@@ -232,77 +242,3 @@ async def set_password(request: Request) -> Response:
         return page(request, "account.html", 400, user=user, account=account, title="Account", error=error)
     await ctx.users.set_password_hash(user.id, hash_password(new))
     return page(request, "account.html", user=user, account=account, title="Account", notice="Password saved.")
-
-
-# Calls
-
-
-async def _visible_accounts(request: Request, user: DashboardUser) -> list:
-    accounts = auth.context_of(request).services.accounts
-    return await accounts.list() if user.is_operator else [await accounts.get(user.account_id)]
-
-
-@router.get("/calls")
-async def calls_page(request: Request, status: str = "", cursor: str = "", account: str = "") -> Response:
-    user = await auth.current_user(request)
-    if user is None:
-        if request.headers.get("hx-request") == "true":  # a live refresh after the session ended
-            return Response(status_code=200, headers={"HX-Redirect": "/dashboard/sign-in"})
-        return redirect("/dashboard/sign-in")
-    accounts = await _visible_accounts(request, user)
-    chosen = next((a for a in accounts if a.name == account), None) or next(
-        a for a in accounts if a.id == user.account_id)
-    status_filter = CallStatus(status) if status in views.STATUS_FILTERS else None
-    repo = auth.context_of(request).services.calls
-    try:
-        calls, next_cursor = await repo.list(chosen.id, limit=25, cursor=cursor or None, status=status_filter)
-    except InvalidRequest:  # a cursor this server did not issue: show the newest calls instead
-        calls, next_cursor = await repo.list(chosen.id, limit=25, status=status_filter)
-    query = {k: v for k, v in (("status", status_filter.value if status_filter else ""), ("account", account)) if v}
-    older = f"/dashboard/calls?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
-    template = "_calls_table.html" if request.headers.get("hx-request") == "true" else "calls.html"
-    return page(request, template, user=user, title="Calls", rows=[views.call_row(c) for c in calls],
-                statuses=views.STATUS_FILTERS, status=status_filter.value if status_filter else "",
-                accounts=accounts, account=chosen, older=older, refresh_url=f"/dashboard/calls?{urlencode(query)}",
-                live=any(not c.status.terminal for c in calls))
-
-
-async def _visible_call(request: Request, user: DashboardUser, call_id: str) -> CallRecord | None:
-    calls = auth.context_of(request).services.calls
-    if user.is_operator:
-        return await calls.get_any(call_id)
-    try:
-        return await calls.get(user.account_id, call_id)
-    except NotFound:
-        return None
-
-
-@router.get("/calls/{call_id}")
-async def call_page(request: Request, call_id: str) -> Response:
-    user = await auth.current_user(request)
-    if user is None:
-        return redirect("/dashboard/sign-in")
-    call = await _visible_call(request, user, call_id)
-    if call is None:
-        return not_found(request, user)
-    services = auth.context_of(request).services
-    events = await services.calls.events(call.id)
-    webhooks = WebhookRepo(services.db, services.clock, secret_grace_seconds=services.settings.webhook_secret_grace_seconds)
-    return page(request, "call.html", user=user, title="Call", call=call, row=views.call_row(call),
-                deliveries=await webhooks.list_for_call(call.account_id, call.id),
-                timeline=views.timeline(call, events), turns=views.transcript(call), fields=views.fields(call),
-                raw_json=views.raw_json(call, services.settings.effective_public_base_url),
-                duration=views.duration(call.duration_seconds))
-
-
-@router.get("/calls/{call_id}/recording")
-async def call_recording(request: Request, call_id: str) -> Response:
-    """The recording through the dashboard session (the API's signed link is not needed here)."""
-    user = await auth.current_user(request)
-    call = await _visible_call(request, user, call_id) if user else None
-    services = auth.context_of(request).services
-    response = await recording_response(services, call.recording_path if call else None,
-                                        headers={"Cache-Control": "private, no-store"})
-    return response or Response("Not found", status_code=404, media_type="text/plain")
-
-

@@ -7,6 +7,7 @@ callee said (turns, quotes, summaries) reaches the page as text, never as markup
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,16 +44,17 @@ def duration(seconds: int | None) -> str:
 class CallRow:
     id: str
     status: str
-    destination: str
+    destination: str  # masked
     objective: str
     duration: str
     started: str
+    full_destination: str  # shown only when the user asks for full numbers
 
 
 def call_row(call: CallRecord) -> CallRow:
     objective = call.objective if len(call.objective) <= 90 else call.objective[:89] + "…"
     return CallRow(call.id, call.status.value, mask_number(call.to_number), objective,
-                   duration(call.duration_seconds), when(call.started_at or call.created_at))
+                   duration(call.duration_seconds), when(call.started_at or call.created_at), call.to_number)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class TurnView:
     at: str
     interrupted: bool
     segments: tuple[Segment, ...]
+    start_ms: int | None = None  # where the recording plays this turn from
 
 
 def _segments(text: str, quotes: list[tuple[str, str]]) -> tuple[Segment, ...]:
@@ -97,7 +100,7 @@ def transcript(call: CallRecord) -> list[TurnView]:
         if isinstance(item, dict) and isinstance(item.get("turnIndex"), int) and isinstance(item.get("quote"), str):
             quotes_by_turn.setdefault(item["turnIndex"], []).append((field, item["quote"]))
     return [TurnView(i, turn.speaker, clock_time(turn.start_ms), turn.interrupted,
-                     _segments(turn.text, quotes_by_turn.get(i, [])))
+                     _segments(turn.text, quotes_by_turn.get(i, [])), turn.start_ms)
             for i, turn in enumerate(call.turns or ())]
 
 
@@ -133,3 +136,20 @@ def timeline(call: CallRecord, events: list[tuple[str, str, datetime]]) -> list[
 def raw_json(call: CallRecord, base_url: str) -> str:
     shown = call_to_json(call, base_url=base_url)
     return json.dumps(shown, indent=2, ensure_ascii=False, default=str)
+
+
+def curl_command(call: CallRecord, base_url: str) -> str:
+    """A curl command that places this call again through the API (the key left as $BYS_API_KEY)."""
+    body: dict = {"to": call.to_number, "objective": call.objective}
+    optional = {"context": call.context, "webhookUrl": call.webhook_url, "callerId": call.from_number,
+                "voice": call.voice, "language": call.language, "maxDurationSeconds": call.max_duration_seconds,
+                "voicemailMessage": call.voicemail_message}
+    body.update({k: v for k, v in optional.items() if v})
+    if call.fields:
+        body["fields"] = [f.to_json() for f in call.fields]
+    if call.metadata:
+        body["metadata"] = dict(call.metadata)
+    payload = json.dumps(body, indent=2, ensure_ascii=False)
+    return (f"curl -s -X POST {shlex.quote(base_url + '/v1/agent/calls')} \\\n"
+            '  -H "Authorization: Bearer $BYS_API_KEY" -H "Content-Type: application/json" \\\n'
+            f"  -d {shlex.quote(payload)}")
