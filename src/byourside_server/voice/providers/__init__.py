@@ -1,0 +1,1 @@
+"""Cloud speech providers behind the voice ports (voice/ports.py), one module each, chosen by BYS_TTS."""
