@@ -73,6 +73,35 @@ def test_utterance_cleaning_and_context_leak_check():
     assert not leaks_context("I'm calling about a parcel for a customer.", context)
 
 
+async def test_llm_persona_keeps_the_scripted_hold_transfer_and_spelling():
+    from byourside_server.telephony.simulator.scenarios import Persona
+
+    fake = FakeOpenAI().start()
+    provider = ChatProvider(LLMConfig(base_url=fake.base_url, model="persona", backoff_seconds=0, max_retries=0))
+    colleague = {"name": "Jo", "organisation": "Bookings", "greeting": "Bookings, Jo.",
+                 "facts": [{"keywords": ["room"], "answer": "The room is free on the 9th."}]}
+    persona = Persona(name="Al", organisation="The Inn", greeting="The Inn.", spelling_request="Spell the surname?",
+                      spelling="Oduya", facts=(
+                          {"keywords": ["price"], "answer": "It's forty.", "hold": "Bear with me."},
+                          {"keywords": ["room", "function"], "answer": "Jo does that, one moment.",
+                           "transfer_to": colleague}))
+    try:
+        fake.chat += [say("Forty dollars a night."), say("Jo does that, hang on."), say("It's free on the 9th.")]
+        responder = llm_persona_factory(provider)(persona)
+        assert [a.text for a in await responder.on_speech("What is the price for Mr. Oduya?")] == [
+            "Spell the surname?"]  # scripted: the answer waits for the spelling
+        assert [a.text for a in await responder.on_speech("O, D, U, Y, A.")] == ["Bear with me.", "It's forty."]
+        assert [a.text for a in await responder.on_speech("And the price per night?")] == [
+            "Bear with me.", "Forty dollars a night."]  # the hold line, then the model's answer
+        assert [a.text for a in await responder.on_speech("Is the function room free?")] == [
+            "Jo does that, hang on.", "Bookings, Jo."]  # the colleague greets after the transfer
+        assert [a.text for a in await responder.on_speech("Which date is the room free?")] == [
+            "It's free on the 9th."]  # the colleague is played by the model too
+        assert "Jo (Bookings) takes the call" in fake.requests[0]["messages"][0]["content"]
+    finally:
+        fake.stop()
+
+
 async def test_llm_persona_talks_through_the_simulator():
     fake = FakeOpenAI().start()
     provider = ChatProvider(LLMConfig(base_url=fake.base_url, model="persona", backoff_seconds=0, max_retries=0))

@@ -61,6 +61,13 @@ def test_confirmation_reads_values_back() -> None:
         'Just to confirm: dress code, "smart casual". Is that right?')
 
 
+def test_a_date_is_read_back_in_words() -> None:
+    assert phrases.confirmation([("delivery_date", "2026-12-03 morning")]) == (
+        "Just to confirm: delivery date, Thursday, December 3, morning. Is that right?")
+    assert phrases.format_value("2026-12-03") == '"2026-12-03"'  # the summary keeps the date as stored
+    assert phrases.spoken_date("2026-02-30") is None and phrases.spoken_date("next week") is None
+
+
 @pytest.mark.parametrize(("value", "text"), [(True, "yes"), (False, "no"), (1250, "1,250"), (149.99, "149.99"),
                                              (12.5, "12.5"), ("x", '"x"')])
 def test_format_value(value: object, text: str) -> None:
@@ -174,3 +181,12 @@ def test_menu_labels_may_contain_commas() -> None:
     assert phrases.ivr_options(menu) == [("1", "billing, insurance, or payments"),
                                          ("2", "appointments, prescriptions, or results")]
     assert phrases.choose_ivr_digit(phrases.ivr_options(menu), "Reschedule my appointment") == "2"
+
+
+def test_menu_options_said_as_if_you_are_and_an_invalid_choice() -> None:
+    menu = ("If you are a new customer, press 1. If you're calling about an existing order, "
+            "a return, or a refund, press 2.")
+    assert phrases.ivr_options(menu) == [
+        ("1", "you are a new customer"), ("2", "you're calling about an existing order, a return, or a refund")]
+    assert phrases.choose_ivr_digit(phrases.ivr_options(menu), "ask about a refund for order 12") == "2"
+    assert phrases.classify_answer("I'm sorry, that's not a valid selection.") == "ivr"

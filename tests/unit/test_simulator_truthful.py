@@ -126,6 +126,29 @@ def test_a_persona_without_values_never_objects_and_agree_always_agrees() -> Non
     assert answer_readback(agreeable, "Just to confirm: price, 99. Is that right?") == "Yes, that's right."
 
 
+def test_only_a_real_read_back_is_answered_as_one() -> None:
+    from byourside_server.telephony.simulator.personas import is_readback
+
+    assert is_readback("Just to confirm: price, 85; and table, yes. Is that right?")
+    assert is_readback("Sorry, so is that right?")
+    assert not is_readback("I'm calling to confirm the booking for Friday. Could you tell me if it is confirmed?")
+
+
+def test_a_day_said_relative_to_the_call_is_checked_as_a_date() -> None:
+    from datetime import datetime, timezone
+
+    from byourside_server.telephony.simulator.readback import item_is_wrong
+    from byourside_server.telephony.simulator.scenarios import Fact
+
+    fact = Fact(keywords=("delivery",), answer="We can bring it tomorrow afternoon.", value="tomorrow")
+    noon = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)  # March 10 (or 9 or 11) somewhere on Earth
+    assert not item_is_wrong(fact, "delivery date, Wednesday, March 11, afternoon", noon)
+    assert not item_is_wrong(fact, 'delivery date, "2026-03-11"', noon)
+    assert not item_is_wrong(fact, 'delivery date, "tomorrow afternoon"', noon)
+    assert item_is_wrong(fact, "delivery date, Saturday, March 14", noon)
+    assert item_is_wrong(fact, 'delivery date, "2026-03-20"', noon)
+
+
 async def test_hold_then_answer_after_the_hold(book) -> None:  # noqa: ANN001
     line = await dial(book, "0170")
     await heard(line)

@@ -114,6 +114,38 @@ OPEN = FieldSpec("open_late", "boolean", "Whether they are open late on Thursday
     (OPEN, "Oui, jusqu'à vingt-deux heures.", True),
     (OPEN, "Nein, leider nicht.", False),
     (OPEN, "We're open late on Thursday, yeah.", True),
+    # regret colours an answer without being one
+    (OPEN, "Unfortunately yes, till eleven, the neighbours love it.", True),
+    (OPEN, "Unfortunately, we are.", True),
+    (OPEN, "Sadly, we're not any more.", False),
+    # a marker that opens the reply is no answer: the clause after it is
+    (OPEN, "Right, so Thursdays, we've none of those now, it stopped in May.", False),
+    (OPEN, "Okay, we don't, not since the summer.", False),
+    (FieldSpec("confirmed", "boolean", "Whether the visit is confirmed"), "That's all booked in for Tuesday.", True),
+    (FieldSpec("confirmed", "boolean", "Whether the visit is confirmed"), "You're all set for nine.", True),
+    # full, in the words people use for it; words that only say when are no yes
+    (FieldSpec("space_friday", "boolean", "Whether there is space on Friday"),
+     "Friday's chock-a-block, sorry.", False),
+    (FieldSpec("free_next_month", "boolean", "Whether they are free next month"),
+     "Next month we're rammed with weddings.", False),
+    # a figure taken back in a later clause; the conclusion is the new figure
+    (COUNT, "We had five rooms. Oh wait, a family just checked in, which leaves three.", 3),
+    (FieldSpec("chairs", "number", "How many chairs are available"),
+     "Forty chairs. Hang on, twelve are out for repair, so twenty-eight.", 28),
+    (COUNT, "Hang on, let me look. Eight rooms left.", 8),
+    # a total asked for versus a part of it
+    (FieldSpec("total", "number", "The total cost including tax in dollars"),
+     "Two hundred before tax, so two hundred and sixteen altogether.", 216),
+    (FieldSpec("net", "number", "The price excluding VAT"), "Sixty pounds inc VAT, fifty without.", 50),
+    (PRICE, "The bill comes to ninety, that's seventy for the room and twenty for breakfast.", 90),
+    # a time without the day the question already gave
+    (FieldSpec("closes_today", "string", "What time the pool closes today"),
+     "Because of the gala we shut at four today.", "four"),
+    # a spoken address with digits after a word; a name said again in full
+    (EMAIL, "It's maria dot lopez 88 at fastmail dot com.", "maria.lopez88@fastmail.com"),
+    (EMAIL, "Write to office at a b c plumbing dot net.", "office@abcplumbing.net"),
+    (FieldSpec("instructor", "string", "The instructor's name"),
+     "You'd be booked in with Tomasz, Tomasz Nowak, on Mondays.", "Tomasz Nowak"),
 ])
 def test_values_are_read_in_context(field: FieldSpec, reply: str, expected: object) -> None:
     assert hear.extract(field, reply, None) == expected
@@ -134,6 +166,9 @@ def test_values_are_read_in_context(field: FieldSpec, reply: str, expected: obje
     (COUNT, "That's line two."),
     (COUNT, "For how many people?"),
     (PRICE, "It's the dinner rush, can you try again after nine?"),
+    (FieldSpec("total", "number", "The total cost including tax in dollars"), "Forty-five plus tax."),
+    (OPEN, "Sorry, I didn't understand."),
+    (SURNAME, "He's on leave until the fourteenth, ring back then."),  # no name said: not a sentence
 ])
 def test_no_value_when_the_reply_holds_none(field: FieldSpec, reply: str) -> None:
     assert hear.extract(field, reply, None) is None
@@ -169,6 +204,15 @@ def test_yes_no_refusal_unknown(reply: str, verdict: str | None) -> None:
     ("I've never heard of that product.", None),
     ("Is this a sales call?", None),
     ("Three pairs left in the size ten.", None),
+    # the person asked for is long gone, said without "wrong number"
+    ("Mr. Adeyemi? He hasn't worked here for about three years.", "wrong_number"),
+    ("Oh, she's not been with us since the spring.", "wrong_number"),
+    ("She's not here today, try tomorrow.", "callback"),
+    ("He's not in at the moment.", None),
+    # a business disowning the whole field, versus one that does not offer one thing
+    ("Er, this is a florist's, we don't do any plumbing stuff.", "wrong_number"),
+    ("We're a butcher's, nothing to do with the school, love.", "wrong_number"),
+    ("We're a tiny place, we don't do takeaways.", None),
 ])
 def test_situations(reply: str, situation: str | None) -> None:
     assert hear.situation(reply) == situation
@@ -188,6 +232,13 @@ def test_situations(reply: str, situation: str | None) -> None:
 def test_holds_and_transfers(reply: str, hold: bool, transfer: bool) -> None:
     assert hear.is_hold(reply) is hold
     assert hear.is_transfer(reply) is transfer
+
+
+def test_a_time_drops_a_day_the_call_already_named() -> None:
+    window = FieldSpec("window", "string", "The delivery time window")
+    reply = "The driver will be there between ten and twelve tomorrow morning."
+    assert hear.extract(window, reply, None) == "between ten and twelve tomorrow"
+    assert hear.extract(window, reply, None, None, "Ask when the parcel arrives tomorrow.") == "between ten and twelve"
 
 
 def test_spelling_requests_and_greetings() -> None:

@@ -31,7 +31,6 @@ the transcript instead.
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import date, datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from byourside_server.agent import etiquette
@@ -41,6 +40,8 @@ from byourside_server.agent.base import (
     CALLEE_HUNG_UP, NO_RESPONSE, OBJECTIVE_MET, OBJECTIVE_UNREACHABLE, VOICEMAIL_DETECTED,
     Analysis, Brain, ConversationEnd,
 )
+from byourside_server.agent.call_date import local_date
+from byourside_server.agent.transcript import evidence, extract_from_turns, parse_value
 from byourside_server.domain import CallTask, FieldSpec, Turn
 from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, Silence, Speech
 
@@ -84,14 +85,6 @@ _SITUATION_BYE = {"wrong_number": say.BYE_WRONG_NUMBER, "do_not_call": say.BYE_D
                   "callback": say.BYE_CALLBACK, "transferred_to_voicemail": None}
 
 
-def parse_value(field: FieldSpec, text: str, question: str | None = None, today: date | None = None) -> Any:
-    """A reply as a value of the field's type, or None when it holds no answer (a keypad menu is none).
-    ``today`` is the call's date, for dates said relative to it."""
-    if len(say.ivr_options(text)) >= 2:
-        return None
-    return hear.extract(field, text, question, today)
-
-
 class OfflineBrain(Brain):
     name = "offline"
 
@@ -109,7 +102,7 @@ class OfflineBrain(Brain):
         notes = end.notes
         raw = notes.get(NOTES_EXTRACTED)
         if not isinstance(raw, Mapping):
-            raw = _extract_from_turns(task, turns)
+            raw = extract_from_turns(task, turns)
         extracted = {f.name: etiquette.coerce(f, raw.get(f.name)) for f in task.fields}
         reached = notes.get(NOTES_REACHED_HUMAN)
         if reached is None:
@@ -127,7 +120,7 @@ class OfflineBrain(Brain):
         )
         if notes.get(NOTES_MESSAGE_LEFT):
             summary = summary.replace(say.VOICEMAIL_NO_MESSAGE, "The agent left the requested message after the tone.")
-        return Analysis(summary=summary, extracted=extracted, objective_met=met, evidence=_evidence(task, turns, extracted))
+        return Analysis(summary=summary, extracted=extracted, objective_met=met, evidence=evidence(task, turns, extracted))
 
 
 class _Conversation:
@@ -143,7 +136,7 @@ class _Conversation:
         self.who_left = 2
         self.message_left = False
         self.tone_heard = False
-        self.today = datetime.now(timezone.utc).date()  # the call's date, for "tomorrow" and the like
+        self.today = local_date(task.to)  # the callee's date, for "tomorrow" and the like
         self.situation: str | None = None
         self.disputed: list[str] = []
         self.spell_left = 2
@@ -276,7 +269,10 @@ class _Conversation:
             if kind == "ivr":
                 options = say.ivr_options(event.text)  # type: ignore[union-attr]
                 menu = " ".join(f"{d}:{label}" for d, label in options)
-                digit = say.choose_ivr_digit(options, self._topic())
+                digit = say.choose_ivr_digit(options, self._topic()) if options else None
+                if digit is None:  # "that is not a valid option": the menu will be read again
+                    event = await self._hear(self.brain.hold_wait, say.SILENT_HELLO)
+                    continue
                 if (menu, digit) in pressed:
                     digit = "0" if (menu, "0") not in pressed else ""
                 if not digit:
@@ -346,7 +342,7 @@ class _Conversation:
             if hear.is_refusal(reply):
                 self.refused.append(field.name)
                 return "refused"
-            value = parse_value(field, reply, question, self.today)
+            value = self._value(field, reply, question)
             if situation == "callback" and (
                     value is None or (field.type == "boolean" and hear.yes_no(reply) is None)
                     or not hear.content_words(reply) & hear.question_words(field, question)):
@@ -368,11 +364,11 @@ class _Conversation:
         reply = await self._exchange(say.confirmation((f.name, self.values[f.name]) for f in obtained))
         self.confirmed = hear.readback_verdict(reply)
         if self.confirmed is None and not any(
-                parse_value(f, reply, say.question_for(f), self.today) is not None for f in obtained):
+                self._value(f, reply) is not None for f in obtained):
             reply = await self._exchange(say.CONFIRM_AGAIN)  # no yes, no no, no value: ask once more
             self.confirmed = hear.readback_verdict(reply)
         if self.confirmed is None and any(
-                parse_value(f, reply, say.question_for(f), self.today) not in (None, self.values[f.name])
+                self._value(f, reply) not in (None, self.values[f.name])
                 for f in obtained):
             self.confirmed = False  # no yes, and a different value: a correction
             reply = f"No. {reply}"
@@ -387,7 +383,7 @@ class _Conversation:
                    for f in obtained}
         for field in obtained:
             related = len(obtained) == 1 or 0 < overlap[field.name] == max(overlap.values())
-            fresh = (parse_value(field, correction, say.question_for(field), self.today)
+            fresh = (self._value(field, correction)
                      if correction and related else None)
             if fresh is None and field.type == "boolean" and len(obtained) == 1 and not correction:
                 fresh = not previous[field.name]  # a lone yes/no read back and denied is the other answer
@@ -406,46 +402,9 @@ class _Conversation:
                 self.values[field.name] = None
                 self.disputed.append(field.name)
 
+    def _value(self, field: FieldSpec, text: str, question: str | None = None) -> Any:
+        """``text`` read as the field's value, on the callee's calendar and after what the call already said."""
+        return parse_value(field, text, question or say.question_for(field), self.today, self.task.objective)
+
     async def _goodbye(self, text: str) -> None:
         await etiquette.goodbye(self.line, text, self.brain.bye_wait)
-
-
-def _evidence(task: CallTask, turns: Sequence[Turn], extracted: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """For each obtained value, the contact turn that states it: {quote, turnIndex}. The last answer to
-    our question for the field wins; failing that, the last contact turn that states the value. A bare
-    "yes, that's right" to our read-back, or an "okay" on the way out, is not evidence: the words that
-    gave the value are."""
-    found: dict[str, dict[str, Any]] = {}
-    today = datetime.now(timezone.utc).date()
-    for field in task.fields:
-        value = extracted.get(field.name)
-        if value is None:
-            continue
-        question = say.question_for(field)
-        answers, others = [], []
-        for index, turn in enumerate(turns):
-            if turn.speaker != "contact":
-                continue
-            prompt = turns[index - 1].text if index > 0 and turns[index - 1].speaker == "agent" else ""
-            if prompt.startswith("Just to confirm") and hear.readback_verdict(turn.text) is not False:
-                continue
-            if etiquette.coerce(field, parse_value(field, turn.text, question, today)) == value:
-                (answers if question in prompt else others).append(index)
-        chosen = (answers or others or [None])[-1]
-        if chosen is not None:
-            found[field.name] = {"quote": turns[chosen].text, "turnIndex": chosen}
-    return found
-
-
-def _extract_from_turns(task: CallTask, turns: Sequence[Turn]) -> dict[str, Any]:
-    """Values from the transcript: the reply after each question we asked (last one wins)."""
-    found: dict[str, Any] = {}
-    for field in task.fields:
-        question = say.question_for(field)
-        for i, turn in enumerate(turns[:-1]):
-            after = turns[i + 1]
-            if turn.speaker == "agent" and question in turn.text and after.speaker == "contact":
-                value = parse_value(field, after.text, question, datetime.now(timezone.utc).date())
-                if value is not None:
-                    found[field.name] = value
-    return found

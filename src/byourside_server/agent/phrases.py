@@ -8,6 +8,7 @@ behaviour can be read (and tested) line by line.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any, Iterable
 
 from byourside_server.agent.understanding import replies as hear
@@ -81,7 +82,26 @@ def reask(question: str, they_do_not_know: bool = False) -> str:
     return f"Sorry, I didn't quite get that. {question}"
 
 
-def format_value(value: Any) -> str:
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:\s+(.+))?")
+
+
+def spoken_date(value: str) -> str | None:
+    """"2026-12-03 morning" as said aloud, "Thursday, December 3, morning"; None for anything else."""
+    found = _ISO_DAY.fullmatch(value.strip())
+    if not found:
+        return None
+    try:
+        day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+    except ValueError:
+        return None
+    said = f"{day:%A}, {day:%B} {day.day}"
+    return f"{said}, {found.group(4)}" if found.group(4) else said
+
+
+def format_value(value: Any, aloud: bool = False) -> str:
+    """A value in a sentence; ``aloud`` for speech (a date as "Thursday, December 3", not "2026-12-03")."""
+    if aloud and isinstance(value, str) and spoken_date(value):
+        return spoken_date(value)  # type: ignore[return-value]
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -91,13 +111,13 @@ def format_value(value: Any) -> str:
     return f'"{value}"'
 
 
-def listing(pairs: Iterable[tuple[str, Any]], sep: str = ", ") -> str:
-    items = [f"{field_words(name)}{sep}{format_value(value)}" for name, value in pairs]
+def listing(pairs: Iterable[tuple[str, Any]], sep: str = ", ", aloud: bool = False) -> str:
+    items = [f"{field_words(name)}{sep}{format_value(value, aloud)}" for name, value in pairs]
     return items[0] if len(items) == 1 else "; ".join(items[:-1]) + "; and " + items[-1]
 
 
 def confirmation(values: Iterable[tuple[str, Any]]) -> str:
-    return f"Just to confirm: {listing(values)}. Is that right?"
+    return f"Just to confirm: {listing(values, aloud=True)}. Is that right?"
 
 
 SILENT_HELLO = "Hello? Can you hear me?"
@@ -274,7 +294,7 @@ def is_hold(text: str) -> bool:
 
 _DIGIT_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
 _DIGIT_WORDS.update({"oh": "0", "star": "*", "pound": "#", "hash": "#"})
-_LABEL_FIRST = re.compile(r"(?<![a-z])(?:for|to)\s+((?:(?!\bpress\b|\bfor\b)[^.;:!?])+?),?\s+(?:please\s+)?"
+_LABEL_FIRST = re.compile(r"(?<![a-z])(?:for|to|if)\s+((?:(?!\bpress\b|\bfor\b)[^.;:!?])+?),?\s+(?:please\s+)?"
                           r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)")
 _KEY_FIRST = re.compile(r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)\s+(?:for|to)\s+((?:(?!\bpress\b)[^.;:!?])+)")
 
@@ -282,7 +302,8 @@ _KEY_FIRST = re.compile(r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)\s+(?:for|to)\
 def ivr_options(text: str) -> list[tuple[str, str]]:
     """Menu options heard in an IVR prompt, as (digit, label) in the order spoken.
 
-    "For sales, press 1" and "Press 1 for sales" are both understood; whichever
+    "For sales, press 1", "If you are a new patient, press 1" and "Press 1 for sales" are all
+    understood; whichever
     style the menu starts with wins where the two readings overlap.
     """
     low = text.lower().replace("\u2019", "'")
@@ -302,12 +323,17 @@ def ivr_options(text: str) -> list[tuple[str, str]]:
     return options
 
 
+_MENU_REFUSED = ("not a valid option", "not a valid selection", "invalid option", "invalid selection",
+                 "invalid entry", "not a valid entry", "option is not available", "did not recognise that option",
+                 "did not recognize that option", "didn't recognise that option", "didn't recognize that option")
+
+
 def classify_answer(text: str) -> str:
     """What is speaking: "screening", "ivr", "voicemail", "hold" or "human"."""
     options = ivr_options(text)
     if _has(text, _SCREENING):
         return "screening"
-    if len(options) >= 2:
+    if len(options) >= 2 or _has(text, _MENU_REFUSED):  # "Sorry, that is not a valid option." is the menu
         return "ivr"
     if _has(text, _VOICEMAIL):
         return "voicemail"

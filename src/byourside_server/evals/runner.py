@@ -66,7 +66,9 @@ async def run_suite(settings: Settings, suite: list[EvalScenario], *, timeout_se
     with tempfile.TemporaryDirectory(prefix="byourside-eval-") as tmp:
         base = settings.model_copy(update={
             "data_dir": Path(tmp), "database_url": None, "sim_time_scale": 0.0, "poll_seconds": 0.05,
-            "heartbeat_seconds": 0.5, "run_workers": True, "telephony": "simulator"})
+            "heartbeat_seconds": 0.5, "run_workers": True, "telephony": "simulator",
+            # simulated callees answer at any hour: the scenarios' area codes span every US time zone
+            "calling_hours_start": "00:00", "calling_hours_end": "24:00"})
         probe = build_services(base)
         numbers = _numbers(probe, len(suite))
         await probe.aclose()

@@ -5,7 +5,7 @@ voicemail message), who answers (a shipped simulator scenario by name, or an
 inline simulator scenario in the same format as the simulator's
 ``scenarios.yaml``) and what a good agent ends with: the terminal status, the
 field values (null when the callee never gives one; "{today+1}" in a string
-stands for the ISO date one day after the call), optionally whether the
+stands for the ISO date one day after the call's date where the callee is), optionally whether the
 objective was met, and words the agent must never say (its private context).
 """
 
@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from byourside_server.agent.call_date import local_date
 from byourside_server.telephony.simulator.readback import canonical
 from byourside_server.telephony.simulator.scenarios import Scenario
 
@@ -133,13 +134,14 @@ def _dated(expected: Any, day: date) -> Any:
 
 def score_call(scenario: EvalScenario, call: Mapping[str, Any]) -> dict[str, Any]:
     """One scenario's result: what matched, what did not, and why. Expected strings may say "{today+1}":
-    the ISO date that many days after the day the call started (UTC)."""
+    the ISO date that many days after the day the call started, in the time zone of the number called."""
     expect = scenario.expect
-    started = str(call.get("startedAt") or call.get("createdAt") or "")[:10]
+    started = str(call.get("startedAt") or call.get("createdAt") or "")
     try:
-        call_day = date.fromisoformat(started)
+        moment = datetime.fromisoformat(started.replace("Z", "+00:00"))
     except ValueError:
-        call_day = datetime.now(timezone.utc).date()
+        moment = datetime.now(timezone.utc)
+    call_day = local_date(str(call.get("to") or ""), moment)  # "tomorrow" is the callee's tomorrow
     problems: list[str] = []
     status_ok = call.get("status") == expect.status
     if not status_ok:

@@ -41,7 +41,8 @@ REFUSALS = (
 UNKNOWNS = (
     "not sure", "don't know", "do not know", "no idea", "not certain", "couldn't tell you", "can't tell you",
     "don't have that information", "don't have that info", "no clue", "unsure", "can't help you with that",
-    "didn't catch", "what was that", "say that again", "pardon", "dunno", "haven't a clue", "beats me",
+    "didn't catch", "didn't understand", "don't understand", "did not understand", "didn't get that",
+    "didn't hear", "couldn't hear", "can't hear you", "not a valid option", "what was that", "say that again", "pardon", "dunno", "haven't a clue", "beats me",
     "couldn't say", "can't say", "no way of knowing", "not my department", "i'd have to check", "i would have to check",
     "i'll have to check", "i will have to check", "need to check", "have to ask")
 # Words that open a reply with "no" without meaning no.
@@ -56,6 +57,8 @@ _YES = ("yes", "yeah", "yep", "yup", "ya", "yah", "sure", "certainly", "absolute
         "go ahead", "that works", "can do", "we offer", "we accept", "we take", "available", "open",
         "afraid so", "i'm afraid so", "happy to", "glad to", "we'd love to", "still on", "it's on", "fine",
         "allowed", "permitted", "welcome", "okay", "ok",
+        # a booking confirmed in the words people use for it
+        "booked in", "all set", "all sorted", "in the diary", "good to go", "you're booked", "you are booked",
         # other languages
         "si", "claro", "por supuesto", "oui", "bien sur", "ja", "jawohl", "sim", "certo", "certamente", "da",
         "abrimos", "abierto", "ouvert", "geoffnet", "aperto")
@@ -66,21 +69,26 @@ _NO = ("no", "nope", "nah", "not", "never", "of course not", "absolutely not", "
        "dropped", "scrapped", "axed", "got rid of", "gave up", "phased out", "no more", "i'm afraid",
        "sadly", "too late", "out of stock", "ran out", "run out", "we're out of", "we are out of", "all out of",
        "haven't had", "not since", "haven't got", "hasn't been",
+       # full up, in the words people use for it
+       "booked solid", "solidly booked", "chock a block", "chocka", "full up", "rammed",
+       "no availability", "no space", "no room", "nothing free", "nothing available", "nothing left",
        # other languages
        "non", "nein", "nao", "cerrado", "cerramos", "ferme", "fermes", "geschlossen", "chiuso", "lo siento")
 _UNDECIDED = ("maybe", "perhaps", "possibly", "might", "it depends", "depends", "sometimes", "not sure")
-# Weak yes cues count only in a clause with no other cue: "we have no tables left" is a no.
+# Weak cues count only in a clause with no other cue: "we have no tables left" is a no, and regret
+# ("sadly", "unfortunately") colours an answer without being one: "sadly yes, visitors pay" is a yes.
 _WEAK_YES = frozenset(("we have", "we've got", "there is", "available", "open", "right", "we offer", "we accept",
                        "we take", "can do", "abierto", "abrimos", "ouvert", "geoffnet", "aperto", "fine", "allowed",
-                       "permitted", "welcome", "okay", "ok"))
+                       "permitted", "welcome", "okay", "ok", "booked in", "in the diary"))
+_WEAK_NO = frozenset(("sadly", "unfortunately", "i'm afraid", "lo siento"))
 _YES_NO_TABLE = sorted([(tuple(tokens(p)), True) for p in _YES] + [(tuple(tokens(p)), False) for p in _NO],
                        key=lambda item: -len(item[0]))
-_WEAK = frozenset(tuple(tokens(p)) for p in _WEAK_YES)
+_WEAK = frozenset(tuple(tokens(p)) for p in _WEAK_YES | _WEAK_NO)
 
 
 def _cues(words: list[str]) -> list[tuple[int, bool]]:
-    """(position, yes?) of every yes/no cue, longest phrase first at each position; weak yes cues
-    ("we have", "open") only when the clause has no other cue."""
+    """(position, yes?) of every yes/no cue, longest phrase first at each position; weak cues
+    ("we have", "open", "sadly") only when the clause has no other cue."""
     found: list[tuple[int, bool, bool]] = []
     i = 0
     while i < len(words):
@@ -95,6 +103,23 @@ def _cues(words: list[str]) -> list[tuple[int, bool]]:
         i += 1
     strong = [(at, value) for at, value, weak in found if not weak]
     return strong or [(at, value) for at, value, _ in found]
+
+
+_REGRET = frozenset(tuple(tokens(p)) for p in _WEAK_NO)
+
+
+_MARKERS = frozenset(("right", "okay", "ok", "alright", "so", "well", "oh", "um", "uh", "now", "all", "then"))
+
+
+def _tentative(words: list[str]) -> bool:
+    """The clause's only cues are regret ("Unfortunately," or "Sadly,"), or it is only a discourse
+    marker ("Right," "Okay, so"): a later clause with a plain answer decides."""
+    cues = _cues(words)
+    if not cues:
+        return False
+    if all(w in _MARKERS for w in words if w[0].isalnum()):
+        return True
+    return all(any(tuple(words[at : at + len(w)]) == w for w in _REGRET) for at, _ in cues)
 
 
 _SOOTHING = r"(?:don't worry|no worries|no problem|not at all|it's fine|that's fine|that's okay|it's okay|no trouble)"
@@ -131,11 +156,17 @@ def yes_no(text: str) -> bool | None:
     if not parts:
         return None
     verdict: bool | None = None
+    tentative = False  # the verdict so far rests on regret or a marker alone ("Unfortunately," "Right,")
     for part in parts:
         words = tokens(part.text)
         cues = _cues(words)
         if not cues:
             continue
+        weak = _tentative(words)
+        if tentative and not weak:
+            verdict, tentative = None, False  # "Unfortunately, we do": the plain answer decides
+        if verdict is None:
+            tentative = weak
         # "don't worry" etc. were removed; a clause of "no ... but yes" keeps its last decisive cue
         value = cues[0][1]
         if any(find_phrase(words, c) >= 0 for c in ("but", "however", "though")):
@@ -195,7 +226,9 @@ CALLBACK = ("call you back", "ring you back", "get back to you", "give you a cal
             "give you a ring", "give you a call", "take a number", "take your number", "take your details",
             "leave it with me", "phone you", "let you know", "get back to you", "be in touch", "i'll find out",
             "get him to call", "get her to call", "get them to call", "have him call", "have her call",
-            "have them call", "get him to ring", "get her to ring", "ring you tomorrow", "call you tomorrow")
+            "have them call", "get him to ring", "get her to ring", "ring you tomorrow", "call you tomorrow",
+            "try tomorrow", "try back", "try later", "try us later", "try us tomorrow", "try her tomorrow",
+            "try him tomorrow")
 _WRONG_WHAT = ("number", "person", "place", "business", "house", "company", "office", "line")
 WRONG_NUMBER = (
     "wrong number", "wrong place", "wrong business", "wrong person", "dialled wrong", "dialed wrong", "misdialed",
@@ -292,6 +325,17 @@ def is_wrong_number(text: str) -> bool:
     if re.search(r"\b(?:[Tt]here's|[Tt]here is) no (?:one|body|[A-Z][\w'.]*)(?: (?:called|named|by|[A-Z][\w'.]*)){0,3}"
                  r" (?:here|at this number|at this address|on this line|living here|working here|by that name)\b",
                  text.replace("\u2019", "'")):
+        return True
+    # "she hasn't been at this surgery for years", "he's not worked here since the spring": long gone
+    if re.search(r"\b(?:he|she|they)(?:'s|'ve| has| have| is| are)?(?: not|n't| no longer)"
+                 r"(?: been| worked)? (?:here|with us|at this \w+|in this \w+|at the \w+)"
+                 r"(?: for (?:a |an |about |over |nearly |almost |some |a good )?(?:few |couple of |couple |two |three |"
+                 r"several |many )?(?:years?|months?|ages|a while|some time|donkey's years)| any ?more| since)\b", low):
+        return True
+    # "this is a Chinese takeaway, we don't do any dentist things": a business disowning the whole field
+    if re.search(r"\b(?:this is|we're|we are|it's) (?:just )?(?:a|an) [\w' ]{2,30}?(?: , | \. | )(?:and |so )?"
+                 r"(?:we (?:don't|do not) do (?:anything (?:with|like)|any [\w' ]{1,20}? (?:things|stuff)|any of that)|"
+                 r"we have nothing to do with|nothing to do with)\b", low):
         return True
     # "we're a takeaway, not a dentist"
     return bool(re.search(r"\b(?:we're|we are|this is|this here is) (?:just )?(?:a|an|the) [\w' ]{2,30}?"

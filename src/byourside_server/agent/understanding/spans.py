@@ -42,7 +42,7 @@ _DATE = re.compile(
     rf"(?<![\w'])(?:(?:(?:this|next|on)\s+)?{_DAY}{_PART}(?:,?\s+(?:the\s+)?{_ORDINAL}(?:\s+of\s+{_MONTH})?)?"
     rf"|(?:the\s+)?{_ORDINAL}(?:\s+of\s+{_MONTH})?|{_MONTH}\s+(?:the\s+)?{_ORDINAL}|{_MONTH}\s+\d{{1,2}}"
     rf"|the day after tomorrow|tomorrow{_PART}|today|tonight|next week|this week|end of (?:the )?(?:day|week|month)"
-    rf"|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?)(?![\w'])")
+    rf"|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?)(?!\w|'(?!s\b))")  # "Friday's the earliest"
 _LETTERS = re.compile(r"(?<![\w'])([a-z])(?:\s*[-,.]?\s*(?:as in \w+\s*[-,.]?\s*)?([a-z])(?![\w']))+")
 
 
@@ -65,17 +65,23 @@ _DROPPED_LEAD = re.compile(
 
 def clean(span: str, wanted: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     """A span without a lead that does not change the value ("at", "on", "from", "until", "opens at"),
-    without a trailing day the question already names ("eight to four on Saturday" for Saturday hours),
-    and without trailing punctuation."""
+    without a trailing day the question already names ("eight to four on Saturday" for Saturday hours,
+    "eight tonight" for tonight's closing time), and without trailing punctuation."""
     span = _DROPPED_LEAD.sub("", span.strip())
     trailing = re.search(rf"\s+(?:on\s+)?({_DAY})$", span, flags=re.IGNORECASE)
     if trailing and trailing.start() > 0 and fold(trailing.group(1)).rstrip("s") in wanted:
         span = span[: trailing.start()]
+    # "eight tonight" when the question asked about tonight: the time is "eight"
+    when = re.search(r"\s+(today|tonight|tomorrow|this (?:morning|afternoon|evening))$", span, flags=re.IGNORECASE)
+    if when and when.start() > 0 and fold(when.group(1)).split()[-1] in wanted:
+        span = span[: when.start()]
     return span.strip(" ,.;:!?")
 
 
-def best_span(spans: Iterable[tuple[int, int, str]], text: str, wanted: set[str], stem) -> str | None:  # noqa: ANN001
-    """The span whose clause shares most words with the question; later after a correction or "but"."""
+def best_span(spans: Iterable[tuple[int, int, str]], text: str, wanted: set[str], stem,  # noqa: ANN001
+              known: set[str] | None = None) -> str | None:
+    """The span whose clause shares most words with the question; later after a correction or "but".
+    ``known``: words the call already said, whose trailing day the span need not repeat."""
     from byourside_server.agent.understanding.words import clauses
 
     spans_list = list(spans)
@@ -106,7 +112,7 @@ def best_span(spans: Iterable[tuple[int, int, str]], text: str, wanted: set[str]
             score += 1 if clause.contrasted else 0  # type: ignore[attr-defined]
         if score > best_score:
             best, best_score = span, score
-    return clean(best, wanted) if best else None
+    return clean(best, known if known is not None else wanted) if best else None
 
 
 _RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "the day after tomorrow": 2, "day after tomorrow": 2,
@@ -130,6 +136,10 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _SPOKEN_SEPARATORS = {"dot": ".", "period": ".", "point": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
 
 
+# Words before the digits of an address that are not part of it ("it's 72 at ...", "email 72 at ...").
+_NOT_LOCAL = frozenset("it s is its me to email mail address the at on send number was be".split())
+
+
 def email(text: str) -> str | None:
     """A written or spoken email address: "j dot okafor at harbor mail dot com" -> "j.okafor@harbormail.com"."""
     written = _EMAIL.search(text)
@@ -139,7 +149,7 @@ def email(text: str) -> str | None:
     plain = re.sub(r"\b(?:all )?(?:one word|lower ?case|no spaces|small letters)\b", " ", fold(text))
     words = re.findall(r"[a-z0-9]+|-", plain)
     for i, word in enumerate(words):
-        if word != "at" or i == 0 or i + 1 >= len(words) or "dot" not in words[i + 1 : i + 6]:
+        if word != "at" or i == 0 or i + 1 >= len(words) or "dot" not in words[i + 1 : i + 9]:
             continue
         # local part: the word before "at", extended leftwards over "<word> dot" pairs and spelled letters
         j = i - 1
@@ -151,13 +161,18 @@ def email(text: str) -> str | None:
             elif len(words[j - 1]) == 1 and len(local[0]) == 1 and words[j - 1] not in ("a", "i"):
                 local = [words[j - 1], *local]  # "z. k. at ..." spells "zk"
                 j -= 1
+            elif local[0].isdigit() and words[j - 1].isalpha() and words[j - 1] not in _NOT_LOCAL:
+                local = [words[j - 1], *local]  # "baker 72 at ..." is "baker72"
+                j -= 1
             else:
                 break
         # domain: up to three words before the first separator, then "dot/dash <word>" pairs
         k = i + 1
         label: list[str] = []
-        while k < len(words) and words[k] not in _SPOKEN_SEPARATORS and len(label) < 3:
-            label.append(words[k])
+        # spelled letters ("K L M builders", "k-l-m builders") count as one word of the name
+        while k < len(words) and words[k] not in _SPOKEN_SEPARATORS and len([w for w in label if len(w) > 1]) < 3:
+            if words[k] != "-" or not label or len(label[-1]) != 1:
+                label.append(words[k])
             k += 1
         domain = "".join(label)
         while k + 1 < len(words) and words[k] in _SPOKEN_SEPARATORS and words[k + 1] not in _SPOKEN_SEPARATORS:
@@ -194,8 +209,12 @@ _TITLE_NAME = re.compile(r"\b((?:Dr|Doctor|Mr|Mrs|Ms|Miss|Professor|Prof)\.?\s+[
 _NAME_CUE = re.compile(
     r"(?:surname|last name|family name|first name|name)(?:\s+is|'s|:)?\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?)")
 _IS_NAME = re.compile(r"(?i:\bis|it's|this is|speaking to|ask for|called|named|call it|goes by|that'll be|that will be|"
-                      r"that would be|that'd be|it'll be|you want|talk to|speak to|see)\s+"
+                      r"that would be|that'd be|it'll be|you want|talk to|speak to|see|be with|booked in with|"
+                      r"booked with|you're with|you are with|seeing|looked after by|handled by|dealt with by)\s+"
                       r"([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
+
+
+_NOT_SURNAME = frozenset("is was will would she he they speaking here there".split())
 
 
 def name(text: str, surname: bool) -> str | None:
@@ -212,6 +231,10 @@ def name(text: str, surname: bool) -> str | None:
                default=-1)
     after_turn = [item for item in found if item[0] >= turn] if turn >= 0 else []
     chosen = (after_turn or found)[0][1]
+    # "Priya, Priya Raman": a name said again in full right after is the fuller answer
+    fuller = re.search(rf"\b{re.escape(chosen)},?\s+{re.escape(chosen)}\s+([A-Z][\w'-]+)", text)
+    if fuller and fold(fuller.group(1)) not in _NOT_SURNAME:
+        chosen = f"{chosen} {fuller.group(1)}"
     if not _TITLE_NAME.fullmatch(chosen) and surname and " " in chosen:
         return chosen.split()[-1]
     return chosen

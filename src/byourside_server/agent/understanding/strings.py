@@ -76,7 +76,8 @@ def _generic(text: str, wanted: set[str]) -> str | None:
     return value.strip(" ,.;:!?") or None
 
 
-def extract_string(reply: str, field: FieldSpec, question: str | None = None, today: date | None = None) -> str | None:
+def extract_string(reply: str, field: FieldSpec, question: str | None = None, today: date | None = None,
+                   named: str = "") -> str | None:
     from byourside_server.agent.understanding import spans
 
     wanted = question_words(field, question)
@@ -96,13 +97,16 @@ def extract_string(reply: str, field: FieldSpec, question: str | None = None, to
             reply, surname="surname" in about)
         if found:
             return found
+        rest = _generic(focus, wanted)
+        # no name was said the way names are ("She's away this week"): nothing, rather than a sentence
+        return rest if rest and _looks_like_a_name(rest) else None
     about = set(tokens(f"{field.name.replace('_', ' ')} {field.description or ''}"))
     clock_only = kind == "time" and bool(about & {"time", "o'clock", "hour", "hours"}) and not about & {"day", "date"}
     finders = {"time": (spans.times,) if clock_only else (spans.times, spans.dates),
                "date": (spans.dates, spans.times)}.get(kind, ())
     for finder in finders:
         for text in (focus, body) if focus != body else (body,):
-            found = spans.best_span(finder(text), text, wanted, stem)
+            found = spans.best_span(finder(text), text, wanted, stem, known=wanted | content_words(named))
             if found:
                 if finder is spans.times:
                     return _opening_to_closing(text, field) or _range_end(found, field)
@@ -110,6 +114,15 @@ def extract_string(reply: str, field: FieldSpec, question: str | None = None, to
     if finders and yes_no(focus) is False:
         return None  # "we won't be opening tomorrow at all": no time to give
     return _generic(focus, wanted)
+
+
+_NAME_WORD = re.compile(r"(?:[A-Z][\w'-]*|(?:de|van|von|da|di|le|la|bin|al)\b)")
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """One to four words, each written the way a name is ("Siobhan", "Mary Ann", "Ludwig van Beethoven")."""
+    parts = text.split()
+    return 1 <= len(parts) <= 4 and all(_NAME_WORD.fullmatch(p) for p in parts) and not parts[0].startswith("I'")
 
 
 def _opening_to_closing(text: str, field: FieldSpec) -> str | None:

@@ -97,6 +97,60 @@ def _spoken_money(text: str) -> str:
     return text
 
 
+_TAKE_BACK = ("hang on", "hold on", "wait", "oh wait", "just a sec", "one sec")
+_OPENERS = frozenset((",", ".", ";", ":", "!", "?", "oh", "ah", "um", "er", "no"))
+_RESULT = frozenset(("so", "leaves", "leaving", "makes", "making", "now"))
+
+
+def _update_boundary(words: list[str], found: list[tuple[float, int, int, bool]]) -> int:
+    """Where a clause opening with "hang on" / "wait" takes back a figure already said ("We've got six.
+    Oh, hang on, ..."): the end of that marker, or -1. Before any figure it is only a stall."""
+    best = -1
+    for marker in _TAKE_BACK:
+        target = number_tokens(marker)
+        for i in range(1, len(words) - len(target) + 1):
+            if words[i : i + len(target)] == target and words[i - 1] in _OPENERS and any(c[2] <= i for c in found):
+                best = max(best, i + len(target))
+    return best
+
+
+def _is_result(words: list[str], start: int) -> bool:
+    """The figure at ``start`` is a conclusion: "so four", "which leaves three", "so that's ten"."""
+    before = words[max(0, start - 2) : start]
+    return bool(before) and (before[-1] in _RESULT or (len(before) == 2 and before[0] == "so"))
+
+
+# A total asked for ("the total price including VAT") versus a part of it ("a hundred plus VAT").
+_TOTAL = ("total", "including", "inclusive", "all in", "altogether", "overall", "in all", "inc", "incl",
+          "with vat", "with tax", "after tax", "grand total")
+_PART_AFTER = ("plus", "+", "before", "excluding", "exclusive", "ex", "not including", "without", "on top")
+_WHOLE_AFTER = ("all in", "in total", "altogether", "total", "in all", "including", "inclusive", "inc", "with vat",
+                "with tax", "all told")
+_WHOLE_BEFORE = ("comes to", "total of", "total is", "altogether", "all in", "in total", "grand total")
+
+
+_BASE = ("before vat", "before tax", "excluding", "exclusive of", "ex vat", "without vat", "without tax", "net",
+         "base price", "plus vat", "plus tax")
+
+
+def _sum_kind(words: list[str], start: int, end: int, total_asked: bool, base_asked: bool) -> float:
+    """How a money figure fits a question about a total or a base price: "a hundred and twenty plus VAT" is
+    a part, "so a hundred and forty-four all in" the whole. Positive when the figure is the kind asked for,
+    negative when it is the other kind (a part alone is no answer to "the total"); 0 for a plain price."""
+    while end < len(words) and words[end] in _CURRENCY:
+        end += 1  # "ninety-nine dollars plus tax"
+    after = " ".join(_within_clause(words[end : end + 3]))
+    before = " ".join(_within_clause(words[max(0, start - 3) : start], backwards=True)[::-1])
+    part = any(re.match(rf"{re.escape(p)}\b", after) for p in _PART_AFTER)
+    whole = any(re.match(rf"{re.escape(w)}\b", after) for w in _WHOLE_AFTER) or any(
+        before.endswith(w) for w in _WHOLE_BEFORE)
+    if total_asked and not base_asked:
+        return 3.0 if whole and not part else -5.0 if part else 0.0
+    if base_asked and not total_asked:
+        return 3.0 if part and not whole else -5.0 if whole else 0.0
+    return 0.0
+
+
 def _within_clause(window: list[str], backwards: bool = False) -> list[str]:
     """The words of ``window`` up to the nearest punctuation (looking back from its end when ``backwards``)."""
     items = list(reversed(window)) if backwards else window
@@ -128,7 +182,7 @@ def extract_number(reply: str, field: FieldSpec, question: str | None = None) ->
     text = _spoken_money(text)
     words = number_tokens(text)
     found = number_candidates(words)
-    corrected_from = _boundary(words, CORRECTIONS)
+    corrected_from = max(_boundary(words, CORRECTIONS), _update_boundary(words, found))
     contrast_from = _boundary(words, CONTRASTS)
     # "free" is a price of 0 only where a price was asked ("four pitches free" is a count)
     free_ends = [(_boundary(words, (f,)), len(number_tokens(f))) for f in _FREE] if not count_field else []
@@ -166,9 +220,14 @@ def extract_number(reply: str, field: FieldSpec, question: str | None = None) ->
         score += 1.5 * len({stem(w) for w in near} & (wanted - _UNIT_WORDS))
         if money_field and set(words[max(0, start - 3) : start]) & _LIMITS and not wanted & _LIMITS:
             score -= 2  # "up to a daily max of eighteen dollars": a limit, not what was asked
+        if money_field:
+            score += _sum_kind(words, start, end, total_asked=_is_kind(about_words, about, _TOTAL),
+                               base_asked=_is_kind(about_words, about, _BASE))
         if 0 <= corrected_from <= start:
             # a correction replaces the figure before it; its first figure is the replacement
             score += 10 + (1 if not any(corrected_from <= c[1] < start for c in found) else 0)
+            if _is_result(words, start):
+                score += 2  # "hang on, Tom's just sold two, so four": the conclusion is the new figure
         if 0 <= contrast_from <= start:
             score += 2
         if score > best_score:
@@ -199,22 +258,30 @@ def extract_number(reply: str, field: FieldSpec, question: str | None = None) ->
     return int(value) if float(value).is_integer() else value
 
 
+_WHEN_WORDS = frozenset(stem(w) for w in (
+    "today tonight tomorrow yesterday morning afternoon evening night week weekend month year next last this "
+    "monday tuesday wednesday thursday friday saturday sunday day time now later soon").split())
+
+
 def extract_boolean(reply: str, field: FieldSpec, question: str | None = None) -> bool | None:
     body = " ".join(s for s in sentences(reply) if not is_stall(s)) or reply
     value = yes_no(body)
     if value is not None:
         return value
-    # "I'm free that Saturday" to "whether she is free that Saturday": the question's own words, not negated
-    shared = content_words(body) & question_words(field, question)
+    # "I'm free that Saturday" to "whether she is free that Saturday": the question's own words, not negated.
+    # Words that only say when ("next week", "Saturday") do not count: "next week we're booked solid" is no yes.
+    shared = content_words(body) & question_words(field, question) - _WHEN_WORDS
     negated = re.search(r"n't\b|\b(?:not|no|never|nobody|nothing|none)\b", fold(body))
     if shared and not negated and "?" not in body and not varies(body):
         return True
     return None
 
 
-def extract(field: FieldSpec, reply: str, question: str | None = None, today: date | None = None) -> Any:
+def extract(field: FieldSpec, reply: str, question: str | None = None, today: date | None = None,
+            named: str = "") -> Any:
     """The field's value in ``reply`` (an answer to ``question``), or None when it holds none. With
-    ``today`` (the call's date), a date said relative to it ("tomorrow") is given as a date."""
+    ``today`` (the call's date), a date said relative to it ("tomorrow") is given as a date. ``named``
+    is what the call already said (its objective): a time's trailing "tomorrow" it named is dropped."""
     if is_refusal(reply) or is_who_is_this(reply):
         return None
     if is_unknown(reply) and not re.search(r"\d", reply) and field.type != "boolean":
@@ -230,4 +297,4 @@ def extract(field: FieldSpec, reply: str, question: str | None = None, today: da
         return extract_boolean(reply, field, question)
     if field.type == "number":
         return extract_number(reply, field, question)
-    return extract_string(reply, field, question, today)
+    return extract_string(reply, field, question, today, named)

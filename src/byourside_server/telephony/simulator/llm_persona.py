@@ -3,21 +3,26 @@
 The persona's data (name, organisation, role, facts, temperament, refusal,
 patience) becomes the model's instructions; the model then answers whatever the
 caller says, in character. The scripted rules that make a scenario what it is
-stay deterministic: greetings, the hang-up turn (``hangs_up_after_turns``) and
-idle behaviour come from ``PersonaResponder``. When the model fails, the
-scripted persona answers instead, so a simulated call never stalls.
+stay deterministic: greetings, the hang-up turn (``hangs_up_after_turns``),
+idle behaviour and a spelling request (asked, and the answer held back, until
+the caller spells the name) come from ``PersonaResponder``; a fact's hold line
+is said before the model's answer, and a fact that transfers the call hands it,
+after the model's answer, to the colleague, played by the model too. When the
+model fails, the scripted persona answers instead, so a simulated call never
+stalls.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Callable
 
 import structlog
 
-from byourside_server.telephony.simulator.personas import PersonaResponder
+from byourside_server.telephony.simulator.personas import PersonaResponder, best_fact
 from byourside_server.telephony.simulator.scenarios import Persona
-from byourside_server.telephony.simulator.script import Action, Hang, Say
+from byourside_server.telephony.simulator.script import Action, Hang, Say, after
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +40,10 @@ def persona_prompt(persona: Persona) -> str:
         "What you know (say these facts when asked; do not invent other facts, say you don't know instead):",
     ]
     lines += [f"- {fact.answer}" for fact in persona.facts] or ["- nothing specific"]
+    for fact in persona.facts:
+        if isinstance(fact.transfer_to, Persona):
+            lines.append(f"When asked about {', '.join(fact.keywords)}, say \"{fact.answer}\" and nothing more: "
+                         f"{fact.transfer_to.name} ({fact.transfer_to.organisation}) takes the call from there.")
     if persona.refuses:
         lines.append(f"You never share any information on the phone; you answer questions with: \"{persona.refusal}\"")
     if persona.asks_who_first:
@@ -52,11 +61,17 @@ class LlmPersonaResponder(PersonaResponder):
                                                {"role": "assistant", "content": persona.greeting}]
 
     async def on_speech(self, text: str) -> list[Action]:  # type: ignore[override]
+        if self.colleague is not None:  # after a transfer the colleague answers
+            reply = self.colleague.on_speech(text)
+            return await reply if inspect.isawaitable(reply) else reply
         if self.gone:
             return []
         self.nudged = False
         p = self.persona
-        if p.hangs_up_after_turns is not None and self.turns + 1 >= p.hangs_up_after_turns:
+        fact = None if p.refuses else best_fact(p, text)
+        spelling_due = bool(p.spelling_request and p.spelling) and (
+            self.spelling_question is not None or (self.spelling_asks == 0 and fact is not None))
+        if spelling_due or (p.hangs_up_after_turns is not None and self.turns + 1 >= p.hangs_up_after_turns):
             return super().on_speech(text)
         self.messages.append({"role": "user", "content": text})
         try:
@@ -71,9 +86,14 @@ class LlmPersonaResponder(PersonaResponder):
         words = " ".join(re.sub(r"\[[^\]]*\]|\*+", " ", reply).split()).strip('" ') or "Sorry?"
         self.messages.append({"role": "assistant", "content": words})
         actions: list[Action] = [Say(words)]
+        if fact is not None and fact.hold:
+            actions = [Say(fact.hold), *after(fact.hold_seconds, actions)]
         if hang:
             self.gone = True
             actions.append(Hang())
+        elif fact is not None and isinstance(fact.transfer_to, Persona):
+            self.colleague = LlmPersonaResponder(fact.transfer_to, self.provider)
+            actions += after(fact.transfer_seconds, self.colleague.on_answer())
         return actions
 
 

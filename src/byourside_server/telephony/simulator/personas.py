@@ -7,7 +7,7 @@ Given what the caller just said, a persona picks its reply in this order:
 3. the first words of a persona that ``asks_who_first`` -> "Sorry, who is this?";
 4. "who am I speaking with?" -> its name and organisation; "are you there?" ->
    "Yes, I'm here.";
-5. a read-back ("to confirm", "is that right?") -> checked against its facts
+5. a read-back ("to confirm: ...", ending "is that right?") -> checked against its facts
    (readback.py): "Yes, that's right." or the correction of the first wrong value;
 6. a refusing persona -> its refusal, for any question;
 7. a persona with a ``spelling_request`` asks it before its first answer and
@@ -46,13 +46,22 @@ _GOODBYE = ("goodbye", "bye", "have a nice day", "have a good day", "have a grea
 _THANKS = ("thank you", "thanks")
 _WHO_ASK = ("who am i speaking", "who am i talking", "who is this", "what is your name", "what's your name")
 _PRESENCE = ("are you there", "are you still there", "can you hear me")
-_CONFIRM = ("to confirm", "is that right", "is that correct", "did i get that right", "have i got that right")
 _GREETING = ("hi", "hello", "hey", "good morning", "good afternoon", "good evening")
 
 
 _GENERIC = frozenset(words(
     "a an the to of and or in on at is are be it that this me my you your we i can could would will do does "
     "please help with about tell know quick yes no question so just any anything there"))
+
+
+_READBACK = re.compile(r"\bconfirm\s*:|\b(?:is that|is this|have i got that|did i get that)\s+(?:all\s+)?"
+                       r"(?:right|correct)\s*\?\s*$", re.IGNORECASE)
+
+
+def is_readback(text: str) -> bool:
+    """The caller reads values back for a yes or a correction ("Just to confirm: ... Is that right?"),
+    not merely mentions confirming ("I'm calling to confirm an appointment. Is it confirmed?")."""
+    return bool(_READBACK.search(text.strip()))
 
 
 def best_fact(persona: Persona, text: str) -> Fact | None:
@@ -121,8 +130,7 @@ class PersonaResponder(Responder):
             return f"This is {p.name} at {p.organisation}.", False
         if _has_any(said, _PRESENCE):
             return "Yes, I'm here.", False
-        if _has_any(said, _CONFIRM):
-
+        if is_readback(text):
             return answer_readback(p, text), False
         if self.spelling_question is not None:
             if _spelled(text, p.spelling or ""):

@@ -4,7 +4,9 @@ A read-back ("Just to confirm: table time, seven; and price, 85. Is that right?"
 is split into items (";"-separated, "and" allowed); each item is matched to the
 persona's fact whose keywords its words hit most. The item is wrong when the fact
 has a ``value`` the item does not state, when it gives a yes/no the fact
-contradicts, or when it names a figure the fact's answer does not contain. The
+contradicts, or when it names a figure the fact's answer does not contain; a
+value said relative to the call ("the day after tomorrow") is stated by an item
+naming that day as said or as its date ("Thursday, December 3"). The
 first wrong item is corrected with the fact's ``correction`` (else "No, " and
 the fact's answer); a read-back with nothing wrong gets "Yes, that's right."
 
@@ -16,6 +18,7 @@ independent of the agent's parsers: the callee must not share the agent's bugs.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from byourside_server.telephony.simulator.keywords import score, words
@@ -108,8 +111,36 @@ def _yes_no(item: str) -> bool | None:
     return None
 
 
-def item_is_wrong(fact: Fact, item: str) -> bool:
-    """Whether a read-back item misstates ``fact``."""
+_RELATIVE_DAYS = (("the day after tomorrow", 2), ("day after tomorrow", 2), ("tomorrow", 1), ("today", 0),
+                  ("tonight", 0), ("yesterday", -1))
+_MONTHS = ("january february march april may june july august september october november december").split()
+
+
+def _local_days(now: datetime) -> set[date]:
+    """Every date it is somewhere on Earth at ``now`` (UTC-12 to UTC+14): the callee's "today" is one of them."""
+    return {(now + timedelta(hours=hours)).date() for hours in (-12, 0, 14)}
+
+
+def _states_relative_day(truth: str, item: str, now: datetime) -> bool | None:
+    """For a value said relative to the call ("the day after tomorrow"): whether the read-back names that
+    day (as said, as an ISO date, or as "December 3"); None when ``truth`` is not relative."""
+    low = truth.lower()
+    offset = next((days for words, days in _RELATIVE_DAYS if re.search(rf"\b{words}\b", low)), None)
+    if offset is None:
+        return None
+    said = canonical(item)
+    if canonical(truth) in said:
+        return True
+    for today in _local_days(now):
+        day = today + timedelta(days=offset)
+        if day.isoformat() in item or f"{_MONTHS[day.month - 1]} {day.day}" in said \
+                or f"{day.day} {_MONTHS[day.month - 1]}" in said:
+            return True
+    return False
+
+
+def item_is_wrong(fact: Fact, item: str, now: datetime | None = None) -> bool:
+    """Whether a read-back item misstates ``fact`` (``now``: the time of the call, for "tomorrow")."""
     truth = fact.value if fact.value is not None else fact.yes_no
     if isinstance(truth, bool):
         said = _yes_no(item)
@@ -117,6 +148,9 @@ def item_is_wrong(fact: Fact, item: str) -> bool:
     if truth is not None:
         if isinstance(truth, (int, float)):
             return not any(abs(float(f) - float(truth)) < 0.005 for f in _figures(item))
+        relative = _states_relative_day(str(truth), item, now or datetime.now(timezone.utc))
+        if relative is not None:
+            return not relative
         return canonical(truth) not in canonical(item)
     return False  # no stated value: the persona cannot tell, so it does not object
 
