@@ -54,7 +54,7 @@ from voice import CALLEE, GAP_SECONDS, SPEECH_FLOOR_DBFS, speak, speech_bounds
 
 from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, ulaw_decode, ulaw_encode
 from byourside_server.voice.silero_vad import SileroVad
-from byourside_server.voice.vad import webrtc_classifier
+from byourside_server.voice.vad import LevelGate, webrtc_classifier
 
 WINDOW = TELEPHONE_RATE // 100  # the ground truth's 10 ms windows
 MIN_PAUSE_MS = 100  # a quiet run at least this long inside a line is a real pause
@@ -182,6 +182,8 @@ def detectors(thresholds: list[float]) -> dict[str, Callable[[], Callable[[np.nd
     chosen: dict[str, Callable[[], Callable[[np.ndarray], bool]]] = {
         "webrtcvad, aggressiveness 2 (ours today)": lambda: webrtc_classifier(2),
         "webrtcvad, aggressiveness 3": lambda: webrtc_classifier(3),
+        **{f"webrtcvad 2, level gate {floor} dBFS": (lambda floor=floor: LevelGate(webrtc_classifier(2), floor))
+           for floor in (-40, -45, -50)},
     }
     for threshold in thresholds:
         for rate in (8000, 16000):

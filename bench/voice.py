@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sip"))
 
 from sipp_uas import answer_play, start_sipp
+from _harness import machine_load_note
 
 from byourside_server.telephony.base import DialRequest, DialResult, Speech
 from byourside_server.telephony.sip.config import SipConfig
@@ -192,9 +193,11 @@ class CalleeTimeline:
         self.measured: set[int] = set()
         self.cut_ins = cut_ins  # the index of the utterance each cut-in fell in
         self._silent = self.QUIET_FRAMES
+        self.held_back: dict[int, int] = {}  # tick -> how long the jitter buffer held its inbound frame back (ms)
         inner = rtp.on_frame
 
         def on_frame(inbound: np.ndarray, outbound: np.ndarray) -> None:
+            self.held_back[rtp.ticks] = rtp.jitter.delay_ms
             if np.any(inbound):
                 if self._silent >= self.QUIET_FRAMES:
                     self.onsets.append(rtp.ticks)
@@ -211,6 +214,10 @@ class CalleeTimeline:
         last_frame = (utterance["end"] - 1) // FRAME_SAMPLES
         return (self.onsets[index] + last_frame - utterance["onset_frame"]) * FRAME_MS
 
+    def held_back_ms(self, at_ms: int) -> int:
+        """How long the jitter buffer had held back the inbound frame that reached the timeline at ``at_ms``."""
+        return self.held_back.get(at_ms // FRAME_MS, 0)
+
     def done(self) -> bool:
         """Whether the last utterance has been answered and measured."""
         return len(self.utterances) - 1 in self.measured
@@ -220,15 +227,15 @@ class CalleeTimeline:
         begun = [i for i, tick in enumerate(self.onsets[:len(self.utterances)]) if tick * FRAME_MS <= ms]
         return begun[-1] if begun else None
 
-    def speech_end(self, heard_end_ms: int, closed_ms: int) -> int | None:
+    def speech_end(self, heard_end_ms: int, first_audio_ms: int) -> int | None:
         """The ground-truth end of the callee speech that a heard turn answers, on the timeline.
 
-        None for a cut-in, which is counted and not measured: a turn the endpointer closed (at
-        ``closed_ms``) before the callee had finished the utterance, in a pause; likewise a second
-        turn on an utterance already measured.
+        None for a cut-in, which is counted and not measured: a reply whose first audio left (at
+        ``first_audio_ms``) before the callee had finished the utterance, in a pause; likewise a
+        second reply on an utterance already measured.
         """
         index = self.utterance_at(heard_end_ms)
-        if index is None or index in self.measured or closed_ms < self.end_ms(index):
+        if index is None or index in self.measured or first_audio_ms < self.end_ms(index):
             self.cut_ins.append(float(-1 if index is None else index))
             return None
         self.measured.add(index)
@@ -332,31 +339,33 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
                 reply = await fake_llm()
                 llm = time.perf_counter() - llm_start
                 spoken = await line.say(reply)
-            closed = endpointers[-1].closed.get(heard.end_ms)
-            if closed is None or spoken.interrupted:  # a speculative reply dropped: the callee went on
+            if spoken.interrupted and not spoken.heard:  # dropped before its first audio: the callee went on
                 figures.setdefault("dropped", []).append(1.0)
                 continue
-            closed_ms, ended_by = closed
             # From the ground-truth end of the callee's speech (the same instant pipecat's side is
-            # measured from); None when the endpointer closed the turn in a pause (a cut-in).
-            speech_end = timeline.speech_end(heard.end_ms, closed_ms)
+            # measured from); None when our first audio left before it, in a pause (a cut-in).
+            speech_end = timeline.speech_end(heard.end_ms, spoken.start_ms + FRAME_MS)
             if speech_end is None:
                 continue
+            # When the endpointer closed the turn: a speculative reply may start before it does.
+            closed_ms, ended_by = endpointers[-1].closed.get(heard.end_ms, (None, "open"))
             # On the line's timeline (the reply's first frame leaves on the tick after start_ms), plus
-            # what it does not see: the jitter buffer held the callee's audio back by its depth.
-            latency = spoken.start_ms + FRAME_MS - speech_end + rtp.jitter.depth * FRAME_MS
+            # what it does not see: how long the jitter buffer had held the last speech frame back.
+            latency = spoken.start_ms + FRAME_MS - speech_end + timeline.held_back_ms(speech_end)
             # STT on the critical path: what was left of it after the turn closed (the line starts it
-            # early, in the closing silence; see BYS_STT_EARLY_MS).
+            # early, in the closing silence; see BYS_STT_EARLY_MS); for a speculative reply, the early
+            # transcription itself, which the brain waited for (the line's latency log says which).
             stt_wait = line.latency.turns[-1].stt_ms if line.latency.turns else stt.last * 1000
             model = stt_wait + (llm + tts.first) * 1000
             # Endpointing share: from the end of speech to the endpointer closing the turn (the turn
             # detector's short silence and answer, or the silence fallback).
-            waited = closed_ms - speech_end
             figures["latency"].append(latency)
             figures["model"].append(model)
             figures["beyond_model"].append(latency - model)
-            figures["turn_wait"].append(waited)
-            figures["overhead"].append(latency - waited - model)
+            if closed_ms is not None:
+                waited = closed_ms - speech_end
+                figures["turn_wait"].append(waited)
+                figures["overhead"].append(latency - waited - model)
             figures["by_turn_detector"].append(float(ended_by == "turn"))
             figures["stt"].append(stt_wait)
             figures["tts_first"].append(tts.first * 1000)
@@ -402,7 +411,7 @@ def report(mode: str, figures: dict[str, list[float]]) -> None:
         print(f"{mode}: {dropped} replies dropped before their first audio (the callee went on: a speculative "
               "turn, or a turn closed in a pause)")
     print(f"{mode}: {n} turns measured from the ground-truth end of speech{by_detector}; {cut_ins} cut-ins "
-          "(turns closed inside a pause). beyond model = latency - model; turn wait = end of speech to the "
+          "(replies whose first audio left inside a pause, before the callee had finished). beyond model = latency - model; turn wait = end of speech to the "
           "turn closing; framework = beyond model - turn wait")
     for key, label in ROWS:
         values = figures.get(key)
@@ -498,15 +507,27 @@ async def main() -> None:
     parser.add_argument("--pipecat-python", default=default_pipecat_python(),
                         help="python of an environment with pipecat-ai 1.14 for the side-by-side run "
                              f"(default: $BYS_BENCH_PIPECAT_PYTHON, else {PIPECAT_VENV}/bin/python if it exists)")
+    parser.add_argument("--barge-in-trials", type=int, default=6,
+                        help="barge-in trials (a backchannel and an interruption over our reply each); 0: none")
+    parser.add_argument("--answers", type=int, default=5, help="calls for the answer-to-first-word line; 0: none")
     args = parser.parse_args()
+    print(f"machine: {machine_load_note()} (shared with other work)")
     with tempfile.TemporaryDirectory(prefix="bys-voice-bench-") as tmp:
         workdir = Path(tmp)
-        audio = await far_end_audio(workdir, args.turns)
         results = {}
-        for mode in (m.strip() for m in args.modes.split(",")):
-            results[mode] = await run_mode(mode, audio, args.turns, workdir, stream_llm=args.stream_llm)
-            report(mode, results[mode])
-        compare_with_pipecat(args.pipecat_python, audio, workdir, results.get("fake"))
+        modes = [m.strip() for m in args.modes.split(",")]
+        if args.turns > 0:
+            audio = await far_end_audio(workdir, args.turns)
+            for mode in modes:
+                results[mode] = await run_mode(mode, audio, args.turns, workdir, stream_llm=args.stream_llm)
+                report(mode, results[mode])
+            compare_with_pipecat(args.pipecat_python, audio, workdir, results.get("fake"))
+        if args.barge_in_trials > 0 or args.answers > 0:
+            import voice_moments  # bench/voice_moments.py: barge-in and answer to first word
+
+            for mode in modes:
+                await voice_moments.run(mode, workdir, args.barge_in_trials, args.answers)
+    print(f"machine after the run: {machine_load_note()}")
 
 
 if __name__ == "__main__":

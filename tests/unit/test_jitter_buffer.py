@@ -234,3 +234,27 @@ def test_with_the_depth_pinned_it_plays_exactly_what_the_fixed_buffer_plays(ops,
             fixed.push(seq, seq.to_bytes(2, "big"))
             pinned.push(seq, seq.to_bytes(2, "big"))
         assert (pinned.lost, pinned.late) == (fixed.lost, fixed.late)
+
+
+def test_the_rtp_session_plays_inbound_audio_through_the_adaptive_buffer():
+    """RtpSession pushes each packet with its RTP timestamp; on a clean stream a frame is held one tick."""
+    import struct
+
+    from byourside_server.telephony.sip.rtp import RtpSession
+    from byourside_server.voice.audio import G711
+
+    session = RtpSession()
+    heard: list[np.ndarray] = []
+    session.on_frame = lambda inbound, outbound: heard.append(inbound)
+    codec = G711(0)
+    loud = (8000 * np.sin(np.arange(160) / 4)).astype(np.int16)
+    clock = Clock()
+    session.jitter.clock = clock
+    for k in range(5):
+        clock.now = k * 0.020
+        header = struct.pack("!BBHII", 0x80, 0, (START_SEQ + k) & 0xFFFF, (START_TS + 160 * k) & 0xFFFFFFFF, 1234)
+        session.datagram_received(header + codec.encode(loud), ("127.0.0.1", 9))
+        session._tick()
+    assert isinstance(session.jitter, AdaptiveJitterBuffer)
+    assert all(np.abs(frame.astype(np.int32)).max() > 4000 for frame in heard)  # every tick played a frame
+    assert session.jitter.delay_ms == 20 and session.jitter.lost == session.jitter.late == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 
 import numpy as np
 import pytest
@@ -24,7 +25,8 @@ from byourside_server.voice.engine import VoiceLine
 from byourside_server.voice.speaking import is_backchannel
 from byourside_server.voice.factory import VoiceFactory
 from byourside_server.voice.ports import SpeechChunk, SpeechToText, TextToSpeech
-from byourside_server.voice.vad import Endpointer
+from byourside_server.voice.turn import TurnDetector
+from byourside_server.voice.vad import Endpointer, LevelGate
 
 MS_PER_CHAR = 50  # the fake TTS speaks 50 ms per character
 WORDS_BY_LOUDNESS = {3000: "uh-huh", 6000: "Sorry, can I ask something first?", 9000: "We open at nine."}
@@ -294,7 +296,118 @@ def test_the_vad_under_the_endpointer_is_chosen_by_setting():
     from byourside_server.voice.factory import VoiceConfig, make_endpointer
     from byourside_server.voice.silero_vad import SileroVad
 
-    silero = make_endpointer(VoiceConfig(vad_engine="silero", turn_detector="off"), None)
-    webrtc = make_endpointer(VoiceConfig(turn_detector="off"), None)
+    silero = make_endpointer(VoiceConfig(vad_engine="silero", turn_detector="off", vad_level_gate_dbfs=None), None)
+    webrtc = make_endpointer(VoiceConfig(turn_detector="off", vad_level_gate_dbfs=None), None)
     assert isinstance(silero.is_speech, SileroVad) and not isinstance(webrtc.is_speech, SileroVad)
     assert not silero.is_speech(np.zeros(FRAME_SAMPLES, dtype=np.int16))
+    gated = make_endpointer(VoiceConfig(vad_engine="silero", turn_detector="off"), None)  # the -50 dBFS gate
+    assert isinstance(gated.is_speech, LevelGate) and isinstance(gated.is_speech.classifier, SileroVad)
+
+
+def test_the_level_gate_ends_speech_the_vad_still_hears_in_a_quiet_tail():
+    """A tail at -55 dBFS that the VAD calls speech is silence behind the -50 dBFS gate; -40 dBFS passes."""
+    always = LevelGate(lambda frame: True, -50.0)
+    tone = np.sin(np.arange(FRAME_SAMPLES) * 2 * np.pi * 300 / 8000) * np.sqrt(2)  # RMS 1.0
+    assert always((tone * 32768 * 10 ** (-40 / 20)).astype(np.int16))
+    assert not always((tone * 32768 * 10 ** (-55 / 20)).astype(np.int16))
+    assert not LevelGate(lambda frame: False, -50.0)((tone * 30000).astype(np.int16))  # loud but not a voice
+
+
+@pytest.mark.parametrize(("greeting", "kind", "cause"), [
+    (callee((600, 9000), (3000, 0)), "human", "greeting_then_silence"),  # "Hello?", then waiting for us
+    (callee((2500, 9000), (1000, 0)), "machine", "long_greeting"),  # an unbroken recorded greeting
+])
+async def test_the_cadence_of_the_answer_is_the_lines_verdict_with_its_figures(greeting, kind, cause):
+    media = ScriptedMedia(greeting)
+    line = VoiceLine(media, await voice(), "c1")
+    assert line.answered_by() is None  # nothing decided before anything was heard
+    await media.tick(len(greeting) // FRAME_SAMPLES)
+    verdict = line.answered_by()
+    assert verdict is not None and verdict.kind == kind
+    assert verdict.evidence["source"] == "cadence" and verdict.evidence["cause"] == cause
+    assert 0 < verdict.evidence["decidedMs"] <= len(greeting) // 8
+    await line.hangup()
+
+
+@pytest.mark.parametrize(("sound", "dropped"), [((80, 9000), False), ((900, 6000), True)])
+async def test_a_sound_begun_as_we_are_about_to_speak_holds_the_reply_until_it_is_a_cough_or_talk(sound, dropped):
+    """A cough (80 ms) just before our first audio delays it until 100 ms of quiet; talk drops the reply."""
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (800, 0), sound, (3000, 0)))
+    line = VoiceLine(media, await voice(), "c9")
+    heard = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert heard.text == WORDS_BY_LOUDNESS[9000]
+    await media.tick(1880 // 20 - media.ticks)  # the brain answers as the sound has just begun
+    assert line.listening.endpointer.in_speech
+    spoken = await run_until(media, asyncio.ensure_future(line.say("Nine works.")))
+    if dropped:
+        assert spoken.interrupted and spoken.heard == "" and not any(media.sent)
+    else:
+        assert not spoken.interrupted and media.sent.index(True) * 20 >= 1800 + 80 + 100
+    await line.hangup()
+
+
+class FixedTurnDetector(TurnDetector):
+    def __init__(self, probability: float) -> None:
+        self.value = probability
+
+    def probability(self, pcm):  # noqa: ANN001
+        return self.value
+
+
+@pytest.mark.parametrize(("judge", "first_audio_from", "first_audio_before"), [
+    ("late", 1000 + 300, 1000 + 700),  # no answer yet: the silence speaks, the turn still open
+    ("incomplete", 1000 + 1500, 1000 + 1700),  # the judge says the turn goes on: wait for the fallback
+])
+async def test_a_speculative_reply_starts_after_the_judges_silence_unless_it_says_the_turn_goes_on(
+        judge, first_audio_from, first_audio_before):
+    from inline_executor import HeldExecutor, InlineExecutor
+
+    executor = HeldExecutor() if judge == "late" else InlineExecutor()
+    detector = FixedTurnDetector(0.1)
+    factory = VoiceFactory(LoudnessSTT, CharTTS, lambda: Endpointer(
+        lambda f: np.abs(f).max() > 2000, end_silence_ms=1500, turn_detector=detector, turn_silence_ms=300,
+        executor=executor), barge_in_ms=500, barge_in_pause_ms=120, stt_early_ms=200, speculate=True)
+    await factory.load()
+    media = ScriptedMedia(callee((200, 0), (800, 9000), (5000, 0)))
+    line = VoiceLine(media, factory, "c10")
+    heard = await run_until(media, asyncio.ensure_future(line.listen(5)))
+    assert heard.text == WORDS_BY_LOUDNESS[9000]
+    spoken = await run_until(media, asyncio.ensure_future(line.say("Nine works.")))
+    assert not spoken.interrupted
+    assert first_audio_from <= media.sent.index(True) * 20 < first_audio_before
+    await line.hangup()
+
+
+
+class HeldWhisper:
+    """Stands in for faster-whisper's model: each transcription waits until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.release = threading.Event()
+
+    def transcribe(self, audio, **options):  # noqa: ANN001, ANN003
+        self.runs += 1
+        self.release.wait(10)
+        return [], None
+
+
+async def test_a_transcription_cancelled_while_it_waits_for_the_model_is_never_run():
+    """Stale early guesses (the callee went on) do not queue up behind the one the model is running."""
+    from byourside_server.voice.stt import FasterWhisperSTT
+
+    model = HeldWhisper()
+    stt = FasterWhisperSTT(model, "en")
+    pcm = np.zeros(8000, dtype=np.int16)
+    running = asyncio.ensure_future(stt.transcribe(pcm, 8000))
+    while model.runs == 0:
+        await asyncio.sleep(0.01)
+    stale = [asyncio.ensure_future(stt.transcribe(pcm, 8000)) for _ in range(3)]
+    latest = asyncio.ensure_future(stt.transcribe(pcm, 8000))
+    await asyncio.sleep(0.05)
+    for task in stale:
+        task.cancel()
+    await asyncio.gather(*stale, return_exceptions=True)  # the cancellations land (the model is still busy)
+    model.release.set()
+    assert await latest == "" and await running == ""
+    assert model.runs == 2  # the one under way and the latest; the three cancelled never reached the model

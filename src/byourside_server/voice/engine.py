@@ -17,6 +17,11 @@ reports ``interrupted`` and ``heard``: the words whose audio had left.
 A reply is dropped before its first audio when the callee went on talking
 after what it answers (it was judged on a stale turn): ``say`` returns
 interrupted with nothing heard, and the next ``listen`` brings what they said.
+A sound that begins just before the first audio holds it until it is talk
+(dropped) or over (a cough: the reply plays).
+
+``listen`` and speculative turn-taking are the listening half, in
+voice/turn_taking.py.
 
 Each reply's latency, stage by stage, goes into ``latency`` (voice/latency.py).
 """
@@ -30,35 +35,27 @@ from pathlib import Path
 
 import structlog
 
-from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, LineEvent, Silence, Speech, Spoken
+from byourside_server.domain import AnsweredBy, AnswerVerdict
+from byourside_server.telephony.base import CalleeHungUp, Line, Spoken
 from byourside_server.telephony.media import AudioFrame, DigitReceived, MediaChannel
 from byourside_server.voice.amd import AnsweringMachineDetector
 from byourside_server.voice.audio import TELEPHONE_RATE
 from byourside_server.voice.factory import VoiceFactory
 from byourside_server.voice.latency import LatencyLog
 from byourside_server.voice.listening import BatchRecognition, ToneHeard
-from byourside_server.voice.ports import FinalText, InterimText, SpeechChunk, SpeechEnded, SpeechStarted
+from byourside_server.voice.ports import FinalText, SpeechChunk
 from byourside_server.voice.recorder import StereoRecorder
 from byourside_server.voice.speaking import Reply, is_backchannel, play_chunk
+from byourside_server.voice.turn_taking import TurnTaking, Speculation
 
 log = structlog.get_logger(__name__)
 
-SPECULATION_SLACK_MS = 40  # voiced time after a speculative turn's end that is a blip, not the callee going on
-MERGE_GAP_MS = 1500  # speech after a pause at most this long, before the brain answered, continues the turn
 JUDGE_AFTER_SILENCE_MS = 200  # quiet after speech over us before its words are judged
+BLIP_OVER_AFTER_MS = 100  # quiet after a sound that began as we were about to speak, before we speak after all
 MIN_SPEECH_MS = 200  # voiced time that makes a sound the callee talking (as the endpointer's minimum turn)
 
 
-class _Speculation:
-    """A turn given to the brain at its early transcript, before the endpointer closed it."""
-
-    def __init__(self, start_ms: int, end_ms: int, voiced_ms: int) -> None:
-        self.start_ms, self.end_ms, self.voiced_ms = start_ms, end_ms, voiced_ms
-        self.settled = asyncio.Event()  # the turn closed there, or the callee went on
-        self.went_on = False
-
-
-class VoiceLine(Line):
+class VoiceLine(TurnTaking, Line):
     def __init__(self, media: MediaChannel, voice: VoiceFactory, call_id: str,
                  recordings_dir: Path | None = None) -> None:
         self.media, self.voice, self.call_id = media, voice, call_id
@@ -70,7 +67,7 @@ class VoiceLine(Line):
         self.backchannels_heard = 0  # speech over us that was only an acknowledgement: the reply went on
         self.replies_dropped = 0  # replies dropped before their first audio: the callee had gone on
         self._reply: Reply | None = None
-        self._speculation: _Speculation | None = None
+        self._speculation: Speculation | None = None
         self._voiced_before_speaking = 0
         self._held: collections.deque[ToneHeard | FinalText] = collections.deque()  # read ahead, for the next listen
         self._backchannels: set[tuple[int, int]] = set()  # (start, end) of turns heard as backchannels
@@ -78,6 +75,7 @@ class VoiceLine(Line):
         self._latest_speech_ms = -1  # start of the callee's latest speech that is more than a sound
         self._talking_ms = max(MIN_SPEECH_MS, voice.barge_in_ms)  # voiced time that is the callee talking, not a cough
         self._recorder = StereoRecorder(recordings_dir / f"{call_id}.wav") if recordings_dir else None
+        self._frame_seen = asyncio.Event()  # set on every inbound frame, for waits measured in frames
         self._pump = asyncio.get_running_loop().create_task(self._consume())
 
     @property
@@ -103,6 +101,12 @@ class VoiceLine(Line):
     def answering_machine_hint(self) -> str | None:
         return self.amd.verdict.kind if self.amd.verdict is not None else None
 
+    def answered_by(self) -> AnswerVerdict | None:
+        verdict = self.amd.verdict
+        if verdict is None:
+            return None
+        return AnswerVerdict(AnsweredBy(verdict.kind), {"source": "cadence", **verdict.to_json()})
+
     # the media clock
     async def _consume(self) -> None:
         try:
@@ -114,6 +118,7 @@ class VoiceLine(Line):
         except Exception:  # noqa: BLE001 - a broken frame handler must not leave the call deaf and unrecorded
             log.exception("voice_frame_handler_failed", call_id=self.call_id)
         finally:
+            self._frame_seen.set()  # no more frames: nothing waits for one in vain
             if self._recorder is not None:
                 self._recorder.close()
 
@@ -133,17 +138,7 @@ class VoiceLine(Line):
             self._latest_speech_ms = max(self._latest_speech_ms, endpointer.speech_start_ms or 0)
         self._settle_speculation()
         self._watch_barge_in()
-
-    def _settle_speculation(self) -> None:
-        spec = self._speculation
-        if spec is None or spec.settled.is_set():
-            return
-        endpointer = self.listening.endpointer
-        if endpointer.in_speech and endpointer.voiced_ms > spec.voiced_ms + SPECULATION_SLACK_MS:
-            spec.went_on = True  # more speech in the same turn: the reply answers half of it
-            spec.settled.set()
-        elif not endpointer.in_speech:
-            spec.settled.set()  # the turn closed where it was guessed
+        self._frame_seen.set()
 
     def _watch_barge_in(self) -> None:
         reply = self._reply
@@ -250,7 +245,7 @@ class VoiceLine(Line):
                 if start is None:
                     if not await self._speculation_holds():
                         return self._drop_reply()
-                    if self._callee_went_on():
+                    if self._callee_went_on() or not await self._floor_is_free():
                         return self._drop_reply()
                     start = self.elapsed_ms()
                     # The callee's audio reached the timeline only after the jitter buffer held it back.
@@ -284,6 +279,25 @@ class VoiceLine(Line):
                 ended.cancel()
         return not spec.went_on
 
+    async def _floor_is_free(self) -> bool:
+        """Before the first audio: if the callee has just begun a sound, wait to hear whether it is a new turn.
+
+        It is once it has lasted ``_talking_ms`` voiced (False: the reply answers a stale turn and is
+        dropped); a shorter sound followed by ``BLIP_OVER_AFTER_MS`` of quiet was a cough or a click (True).
+        """
+        endpointer = self.listening.endpointer
+        spec = self._speculation
+        # A speculative reply may start while the turn it answers is still open: only voice after it counts.
+        answered_voice = spec.voiced_ms if spec is not None and endpointer.speech_start_ms == spec.start_ms else 0
+        while endpointer.in_speech and not self.media.ended.is_set():
+            if endpointer.silent_ms >= BLIP_OVER_AFTER_MS:
+                return True
+            if endpointer.voiced_ms - answered_voice >= self._talking_ms:
+                return False
+            self._frame_seen.clear()
+            await self._frame_seen.wait()
+        return True
+
     def _drop_reply(self) -> Spoken:
         self.replies_dropped += 1
         log.info("voice_reply_dropped", call_id=self.call_id)
@@ -293,105 +307,6 @@ class VoiceLine(Line):
     def _callee_went_on(self) -> bool:
         """The callee has spoken since the speech this reply answers (so the reply answers a stale turn)."""
         return self._latest_speech_ms > self._answered_up_to_ms
-
-    # Line: listening
-    async def listen(self, timeout_seconds: float) -> LineEvent:
-        if self.media.ended.is_set():
-            return self._hangup_event()
-        start = self.elapsed_ms()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_seconds
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0 and not self._held and not self.listening.unfinished:
-                return Silence(start, self.elapsed_ms())
-            # A turn that has begun may finish past the timeout: keep waiting while the callee talks.
-            event = await self._next_event(remaining if remaining > 0 else 0.2)
-            if self.media.ended.is_set():
-                return self._hangup_event()
-            if isinstance(event, ToneHeard):
-                self.latency.forget_pending()
-                self._answered_up_to_ms = max(self._answered_up_to_ms, event.at_ms)
-                return Beep(event.at_ms)
-            if isinstance(event, FinalText) and self._to_answer(event):
-                return await self._whole_turn(event)
-            if isinstance(event, InterimText) and self._speculate_on(event):
-                self.latency.heard(event.end_ms, self.elapsed_ms() - event.end_ms, 0)
-                return Speech(event.text, event.start_ms, event.end_ms)
-
-    def _speculate_on(self, event: InterimText) -> bool:
-        """Take an early transcript as the turn, when speculating and the callee is still quiet since it."""
-        if not self.voice.speculate or not event.text or self._reply is not None:
-            return False
-        endpointer = self.listening.endpointer
-        pending = endpointer.pending()
-        if not endpointer.in_speech or pending is None or (pending.start_ms, pending.end_ms) != (
-                event.start_ms, event.end_ms):
-            return False  # closed meanwhile (its final text follows), or the callee went on
-        self._speculation = _Speculation(event.start_ms, event.end_ms, endpointer.voiced_ms)
-        self._answered_up_to_ms = max(self._answered_up_to_ms, event.end_ms)
-        return True
-
-    def _to_answer(self, event: FinalText) -> bool:
-        """Whether a recognised turn is for the brain (not a backchannel over our speech, not a wordless sound)."""
-        spec = self._speculation
-        if spec is not None and (spec.start_ms, spec.end_ms) == (event.start_ms, event.end_ms):
-            self._speculation = None
-            return False  # the turn closed where it was guessed: the brain has it already
-        if spec is not None and spec.start_ms == event.start_ms:
-            self._speculation = None  # the callee went on: the whole turn follows
-        self.latency.forget_pending()
-        self._answered_up_to_ms = max(self._answered_up_to_ms, event.end_ms)
-        return bool(event.text) and (event.start_ms, event.end_ms) not in self._backchannels
-
-    async def _whole_turn(self, first: FinalText) -> Speech:
-        """``first`` and what the callee went on to say after a pause before the brain could answer, as one turn.
-
-        A pause can close a turn that was not over ("Hi, you've reached Chris Morgan. ... I can't come
-        to the phone"); when the brain gets to it late (a slow STT, a busy machine) the callee has already
-        gone on, and answering the first half alone would answer a stale turn. Only speech that began
-        within ``MERGE_GAP_MS`` of the part before it is joined; later speech is the next turn.
-        """
-        texts, last = [first.text], first
-        while not self.media.ended.is_set() and self._went_on_from(last):
-            event = await self._next_event(0.5)
-            if event is None or isinstance(event, (SpeechStarted, SpeechEnded, InterimText)):
-                continue
-            if isinstance(event, ToneHeard) or event.start_ms - last.end_ms > MERGE_GAP_MS:
-                self._held.append(event)  # the next listen reports it
-                break
-            if self._to_answer(event):
-                texts.append(event.text)
-                last = event
-        self.latency.heard(last.end_ms, last.decided_ms - last.end_ms, last.stt_ms)
-        return Speech(" ".join(texts), first.start_ms, last.end_ms)
-
-    def _went_on_from(self, last: FinalText) -> bool:
-        """The callee is talking on after ``last`` (within the gap), or what they said next is still being heard."""
-        if self._held:
-            return False
-        endpointer = self.listening.endpointer
-        if endpointer.in_speech:
-            started = endpointer.speech_start_ms or 0
-            return endpointer.voiced_ms >= self._talking_ms and started - last.end_ms <= MERGE_GAP_MS
-        return self.listening.unfinished  # a closed turn still being recognised, or events unread
-
-    async def _next_event(self, wait: float):  # noqa: ANN202
-        if self._held:
-            return self._held.popleft()
-        get = asyncio.ensure_future(self.listening.next_event())
-        ended = asyncio.ensure_future(self.media.ended.wait())
-        try:
-            await asyncio.wait({get, ended}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-        if get.done():
-            return get.result()
-        get.cancel()
-        return None
-
-    def _hangup_event(self) -> HangUp:
-        return HangUp(self.media.ended_at_ms if self.media.ended_at_ms is not None else self.elapsed_ms())
 
     def _check_open(self) -> None:
         if self.media.ended.is_set():

@@ -32,8 +32,17 @@ class VoiceConfig(BaseSettings):
     stt_threads: int = Field(2, ge=1)
     tts_voice: str = "packaged:joe"  # Piper .onnx path, or the packaged en_US joe voice
     tts_engine: Literal["auto", "piper", "espeak"] = "auto"  # auto: Piper, espeak-ng if Piper cannot load
+    # Who speaks for the cascaded engine (BYS_TTS): "local" (BYS_TTS_ENGINE above) or "elevenlabs" (cloud).
+    tts: Literal["local", "elevenlabs"] = "local"
+    elevenlabs_api_key: str | None = None
+    elevenlabs_voice_id: str = "21m00Tcm4TlvDq8ikWAM"  # a premade voice every account has ("Rachel")
+    elevenlabs_model: str = "eleven_flash_v2_5"
+    elevenlabs_url: str = "wss://api.elevenlabs.io/v1/text-to-speech"
     vad_engine: Literal["webrtc", "silero"] = "webrtc"  # the frame classifier under the endpointer
     vad_aggressiveness: int = Field(2, ge=0, le=3)  # webrtcvad's mode
+    # Frames quieter than this (RMS, dBFS) are never speech, whatever the VAD says: it ends the VAD's hang-over
+    # after the last word. None = no gate.
+    vad_level_gate_dbfs: float | None = Field(-50.0, ge=-90, le=-20)
     # End-of-turn model: "smart-turn", or "off" (silence alone ends a turn). Default: smart-turn when installed.
     turn_detector: Literal["smart-turn", "off"] | None = None
     turn_model: str = PACKAGED_SMART_TURN  # Smart Turn v3 .onnx path, or the copy an installed package ships
@@ -46,7 +55,7 @@ class VoiceConfig(BaseSettings):
     # Callee speech over ours that pauses it: resumed if it was a backchannel ("uh-huh") or noise. 0 = no pause.
     barge_in_pause_ms: int = Field(120, ge=0, le=5000)
     # Silence after which the turn so far is transcribed early, in case the turn ends there. 0 = off.
-    stt_early_ms: int = Field(200, ge=0, le=5000)
+    stt_early_ms: int = Field(100, ge=0, le=5000)
     # Speculative turn-taking: the early transcript goes to the brain at once; the reply's first audio waits for
     # the turn to close (the turn detector's verdict or the silence fallback) and is dropped if the callee goes on.
     turn_speculate: bool = True
@@ -82,6 +91,10 @@ def make_endpointer(config: VoiceConfig, detector: TurnDetector | None,
         from byourside_server.voice.vad import webrtc_classifier
 
         classifier = webrtc_classifier(config.vad_aggressiveness)
+    if config.vad_level_gate_dbfs is not None:
+        from byourside_server.voice.vad import LevelGate
+
+        classifier = LevelGate(classifier, config.vad_level_gate_dbfs)
     return Endpointer(classifier, end_silence_ms=config.vad_end_silence_ms,
                       turn_detector=detector, turn_silence_ms=config.vad_turn_silence_ms,
                       turn_threshold=config.turn_threshold, executor=executor)
@@ -132,9 +145,10 @@ def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
 
     cache = config.model_cache_dir or (data_dir / "models")
     detector = turn_detector(config)
+    speaker = cloud_tts(config) if config.tts != "local" else None
     return VoiceFactory(
         stt=lambda: FasterWhisperSTT.load(config.stt_model, cache, config.stt_language, config.stt_threads),
-        tts=lambda: load_tts(config.tts_engine, config.tts_voice),
+        tts=(lambda: speaker) if speaker is not None else (lambda: load_tts(config.tts_engine, config.tts_voice)),
         endpointer=lambda: make_endpointer(config, detector),
         barge_in_ms=config.barge_in_ms,
         barge_in_pause_ms=config.barge_in_pause_ms,
@@ -142,6 +156,20 @@ def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
         stt_early_ms=config.stt_early_ms,
         speculate=config.turn_speculate,
     )
+
+
+def cloud_tts(config: VoiceConfig) -> TextToSpeech:
+    """The cloud TTS BYS_TTS names; ValueError (at start-up) says what is missing."""
+    if not config.elevenlabs_api_key:
+        raise ValueError("BYS_TTS=elevenlabs needs BYS_ELEVENLABS_API_KEY")
+    try:
+        import websockets  # noqa: F401 - the provider's client
+    except ImportError:
+        raise ValueError("BYS_TTS=elevenlabs needs websockets. Install: pip install 'byourside-server[realtime]'") from None
+    from byourside_server.voice.providers.elevenlabs import ElevenLabsTTS
+
+    return ElevenLabsTTS(config.elevenlabs_api_key, voice_id=config.elevenlabs_voice_id,
+                         model=config.elevenlabs_model, url=config.elevenlabs_url)
 
 
 def check_voice_installed() -> None:

@@ -138,12 +138,14 @@ class BatchRecognition(RecognitionStream):
             return
         self._drop_early()
         task = asyncio.get_running_loop().create_task(stt.transcribe(pending.pcm, TELEPHONE_RATE))
-        task.add_done_callback(lambda t: self._interim(pending, t))
+        asked_ms = self._now_ms
+        task.add_done_callback(lambda t: self._interim(pending, t, asked_ms))
         self._early = (pending, task)
 
-    def _interim(self, pending: Utterance, task: asyncio.Task[str]) -> None:
+    def _interim(self, pending: Utterance, task: asyncio.Task[str], asked_ms: int) -> None:
         if not task.cancelled() and task.exception() is None and task.result():
-            self._events.put_nowait(InterimText(task.result(), pending.start_ms, pending.end_ms))
+            self._events.put_nowait(InterimText(task.result(), pending.start_ms, pending.end_ms, asked_ms,
+                                                max(0, self._now_ms - asked_ms)))
 
     def _drop_early(self) -> None:
         if self._early is not None:

@@ -54,6 +54,8 @@ class InterimText:
     text: str  # the turn so far, as a guess that may still change
     start_ms: int
     end_ms: int
+    asked_ms: int = 0  # timeline ms at which the guess was asked for (after the early silence)
+    stt_ms: int = 0  # how long the recognition took (media timeline ms)
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,10 @@ class FasterWhisperSTT(SpeechToText):
         model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads)
         return cls(model, language)
 
-    def _run(self, audio: np.ndarray) -> str:
+    def _run(self, audio: np.ndarray, abandoned: threading.Event) -> str:
         with self._lock:
+            if abandoned.is_set():
+                return ""  # its caller went away while it waited for the model: do not spend the CPU
             segments, _ = self.model.transcribe(
                 audio, language=self.language, beam_size=1, condition_on_previous_text=False,
                 without_timestamps=True, vad_filter=False)
@@ -46,4 +48,11 @@ class FasterWhisperSTT(SpeechToText):
 
     async def transcribe(self, pcm: np.ndarray, sample_rate: int) -> str:
         audio = to_float(resample(pcm, sample_rate, WHISPER_RATE))
-        return await asyncio.to_thread(self._run, audio)
+        # Cancelling the task cannot stop a transcription under way, but one still waiting for the model
+        # (an early guess at a pause the callee went on from) is skipped, so stale guesses never pile up.
+        abandoned = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, audio, abandoned)
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise

@@ -50,6 +50,26 @@ def webrtc_classifier(aggressiveness: int = 2) -> Callable[[np.ndarray], bool]:
     return lambda frame: vad.is_speech(frame.tobytes(), TELEPHONE_RATE)
 
 
+class LevelGate:
+    """A frame classifier, but a frame quieter than ``floor_dbfs`` (RMS) is never speech.
+
+    webrtcvad (and Silero) keep calling frames speech for 100-300 ms after the last word (hang-over,
+    and breath and decay they cannot tell from a voice); on a telephone line speech is louder than
+    about -35 dBFS and the pause after it is the line's noise floor, so a level gate lets the
+    endpointer start counting silence where the speech ended. The classifier still hears every
+    frame, so its own state (noise estimate, hang-over) stays what it would be without the gate.
+    """
+
+    def __init__(self, classifier: Callable[[np.ndarray], bool], floor_dbfs: float) -> None:
+        self.classifier = classifier
+        self.floor = 32768.0 * 10 ** (floor_dbfs / 20)
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        voiced = self.classifier(frame)
+        samples = frame.astype(np.float64)
+        return bool(voiced) and float(np.sqrt(np.mean(samples * samples))) >= self.floor
+
+
 _turn_executor: ThreadPoolExecutor | None = None
 _turn_executor_lock = threading.Lock()
 
@@ -146,6 +166,18 @@ class Endpointer:
     def silent_ms(self) -> int:
         """Continuous non-speech at the end of the turn in progress (0 between turns)."""
         return self._silent_run * FRAME_MS if self.in_speech else 0
+
+    @property
+    def turn_silence_ms(self) -> int | None:
+        """Silence after which the turn detector may close a turn (None: no detector)."""
+        return self.turn_frames * FRAME_MS if self.turn_detector is not None else None
+
+    @property
+    def judged_incomplete(self) -> bool:
+        """The turn detector, asked in the current silence, has answered that the turn goes on."""
+        question = self._question
+        return (question is not None and question.done() and question.exception() is None
+                and question.result() < self.turn_threshold)
 
     def pending(self) -> Utterance | None:
         """The turn in progress as it would close now (closing silence dropped), without closing it."""

@@ -26,12 +26,16 @@ class RtpMedia(MediaChannel):
     def __init__(self, dialog: Dialog, rtp: RtpSession, call_id: str = "") -> None:
         super().__init__()
         self.dialog, self.rtp, self.call_id = dialog, rtp, call_id
-        self.inbound_delay_ms = rtp.jitter.depth * FRAME_MS
         self._events: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._closing: asyncio.Task | None = None
         dialog.on_bye = self._far_end_bye
         rtp.on_frame = self._on_frame
         rtp.on_digit = self._on_digit
+
+    @property
+    def inbound_delay_ms(self) -> int:  # type: ignore[override]
+        """How long the jitter buffer held back the inbound frame of the latest tick."""
+        return self.rtp.jitter.delay_ms
 
     def _on_frame(self, inbound: np.ndarray, outbound: np.ndarray) -> None:
         self._events.put_nowait(AudioFrame(inbound, outbound, (self.rtp.ticks - 1) * FRAME_MS))

@@ -20,6 +20,7 @@ import numpy as np
 import structlog
 
 from byourside_server.telephony.media import Playback
+from byourside_server.telephony.sip.jitter import AdaptiveJitterBuffer, quiet_below
 from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, G711
 
 log = structlog.get_logger(__name__)
@@ -112,7 +113,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.remote: tuple[str, int] | None = None
         self.codec = G711(0)
         self.event_pt: int | None = None
-        self.jitter = JitterBuffer()
+        # Holds inbound audio back only as long as the measured jitter needs (20 ms on a clean link).
+        self.jitter = AdaptiveJitterBuffer()
         self._ssrc = secrets.randbits(32)
         self._seq = secrets.randbits(16)
         self._ts = secrets.randbits(32)
@@ -135,7 +137,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if self.event_pt is not None and packet.payload_type == self.event_pt:
             self._receive_event(packet)
         elif packet.payload_type == self.codec.payload_type:
-            self.jitter.push(packet.seq, packet.payload)
+            self.jitter.push(packet.seq, packet.payload, packet.timestamp)
 
     def _receive_event(self, packet: RtpPacket) -> None:
         if len(packet.payload) < 4:
@@ -155,6 +157,7 @@ class RtpSession(asyncio.DatagramProtocol):
     # control
     def start(self, remote: tuple[str, int], payload_type: int, event_pt: int | None) -> None:
         self.remote, self.codec, self.event_pt = remote, G711(payload_type), event_pt
+        self.jitter.quiet = quiet_below(self.codec.decode)  # it sheds delay only in pauses
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._run())
 
