@@ -192,7 +192,7 @@ def bench_baseline(args: argparse.Namespace, tmp: Path, cleanups: list) -> dict[
     proc = Proc("baseline", [sys.executable, str(Path(__file__).resolve()), "_baseline", str(port)], env, tmp / "baseline.log")
     cleanups.append(proc.stop)
     base = f"http://127.0.0.1:{port}"
-    wait_http_ok(proc, f"{base}/hello")
+    wait_http_ok(proc, f"{base}/hello", timeout=180)
     log(f"[baseline] bare FastAPI on {base}")
 
     meter = CpuMeter(proc.process.pid)
@@ -316,7 +316,7 @@ def bench_backend(args: argparse.Namespace, backend: str, tmp: Path, cleanups: l
     proc = Proc(f"byourside serve ({backend})", [str(BIN / "byourside"), "serve"], env, data_dir / "server.log")
     cleanups.append(proc.stop)
     base = f"http://127.0.0.1:{port}"
-    wait_http_ok(proc, f"{base}/healthz")
+    wait_http_ok(proc, f"{base}/healthz", timeout=180)  # start-up (imports, migrations) is slow on a loaded machine
     cli(env, "accounts", "limits", "default", *HIGH_LIMITS)
     api_key = cli(env, "keys", "create", "--account", "default").strip().splitlines()[-1]
     log(f"[{backend}] byourside serve on {base} (workers={args.workers}, sim time scale 0)")

@@ -179,9 +179,44 @@ class Client {
     return this._request("GET", `${CALLS_PATH}?${query}`);
   }
 
+  /**
+   * (ext) Calls and minutes by day and final status from `from` to `to` (YYYY-MM-DD, UTC, both
+   * included; default: this month so far), and this month's cap, used, reserved and left.
+   */
+  async getUsage({ from, to } = {}) {
+    const query = new URLSearchParams();
+    if (from != null) query.set("from", String(from));
+    if (to != null) query.set("to", String(to));
+    const text = query.toString();
+    return this._request("GET", `/v1/agent/usage${text ? `?${text}` : ""}`);
+  }
+
   /** Cancel a queued call or hang up a running one (a finished call: 409 `call_not_active`). */
   async cancelCall(id) {
     return this._request("POST", `${callPath(id)}/cancel`);
+  }
+
+  /**
+   * (ext) Place many calls: each of `calls` is `defaults` with its own keys over them. Resolves to
+   * the batch with `rejectedRows` ({row, error, message}); `webhookUrl` receives `batch.finished`.
+   * Never retried: a second attempt could queue the batch twice.
+   */
+  async createBatch({ calls, defaults, webhookUrl, metadata } = {}) {
+    const body = { calls: Array.isArray(calls) ? calls : [] };
+    if (defaults != null) body.defaults = defaults;
+    if (webhookUrl != null) body.webhookUrl = webhookUrl;
+    if (metadata != null) body.metadata = metadata;
+    return this._request("POST", "/v1/agent/batches", { body, retryable: false });
+  }
+
+  /** (ext) A batch's progress: status, total, counts of its calls by status. */
+  async getBatch(id) {
+    return this._request("GET", `/v1/agent/batches/${encodeURIComponent(String(id ?? ""))}`);
+  }
+
+  /** (ext) End a batch's waiting calls (they end `canceled`); calls on the line finish. */
+  async cancelBatch(id) {
+    return this._request("POST", `/v1/agent/batches/${encodeURIComponent(String(id ?? ""))}/cancel`);
   }
 
   /**

@@ -139,6 +139,33 @@ export declare class ByoursideError extends Error {
   requestId: string | null;
 }
 
+export interface UsageFigures {
+  calls: number;
+  seconds: number;
+  minutes: number;
+}
+
+export interface UsageDay extends UsageFigures {
+  date: string;
+  byStatus: Record<string, UsageFigures>;
+}
+
+/** GET /v1/agent/usage (ext). */
+export interface Usage {
+  from: string;
+  to: string;
+  totals: UsageFigures & { byStatus: Record<string, UsageFigures> };
+  days: UsageDay[];
+  month: {
+    month: string;
+    capMinutes: number;
+    usedMinutes: number;
+    reservedMinutes: number;
+    remainingMinutes: number;
+    activeCalls: number;
+  };
+}
+
 export declare class Client {
   constructor(options?: ClientOptions);
   readonly baseUrl: string;
@@ -149,6 +176,19 @@ export declare class Client {
   listCalls(options?: ListCallsOptions | number): Promise<Call[]>;
   listCallsPage(options?: ListCallsOptions | number): Promise<CallPage>;
   cancelCall(id: string): Promise<Call>;
+  /** (ext) Place many calls: each row is `defaults` with its own keys over them. Never retried. */
+  createBatch(params: {
+    calls: Array<Record<string, unknown>>;
+    defaults?: Record<string, unknown>;
+    webhookUrl?: string;
+    metadata?: Record<string, string>;
+  }): Promise<Batch & { rejectedRows: Array<{ row: number; error: string; message: string }> }>;
+  /** (ext) A batch's progress. */
+  getBatch(id: string): Promise<Batch>;
+  /** (ext) End a batch's waiting calls; calls on the line finish. */
+  cancelBatch(id: string): Promise<Batch>;
+  /** (ext) Calls and minutes by day and status for a period, and this month's minute cap. */
+  getUsage(options?: { from?: string; to?: string }): Promise<Usage>;
   waitForCall(id: string, options?: WaitOptions): Promise<Call>;
   verifyWebhook: typeof verifyWebhook;
 }
@@ -172,3 +212,17 @@ export declare const TEMPORARY_MESSAGE: string;
 export declare const TERMINAL_STATUSES: readonly CallStatus[];
 
 export default Client;
+
+/** (ext) A batch of calls (POST /v1/agent/batches). */
+export interface Batch {
+  batchId: string;
+  status: "running" | "finished" | "canceled";
+  total: number;
+  rejected: number;
+  counts: Record<string, number>;
+  webhookUrl: string | null;
+  metadata: Record<string, string>;
+  createdAt: string;
+  canceledAt: string | null;
+  finishedAt: string | null;
+}

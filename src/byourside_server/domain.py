@@ -57,6 +57,7 @@ class EndReason(enum.StrEnum):
     MAX_DURATION = "max_duration"
     CANCELED = "canceled"
     WORKER_LOST = "worker_lost"  # the worker holding the call vanished after dialling began
+    SUPPRESSED = "suppressed"  # (ext) the number joined the do-not-call list before the call was dialled
     NO_ANSWER = "no_answer"
     BUSY = "busy"
     DECLINED = "declined"
@@ -69,6 +70,28 @@ class EndReason(enum.StrEnum):
     def error(token: str) -> str:
         """``error:<token>``: a failure named by the part that failed."""
         return f"error:{token}"
+
+
+class AnsweredBy(enum.StrEnum):
+    """Who answered a call: the call object's ``answeredBy`` (ext, docs/api.md)."""
+
+    HUMAN = "human"
+    MACHINE = "machine"  # voicemail, an answering machine, a call screener
+    IVR = "ivr"  # a phone menu
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    """Who answered, and what says so: ``evidence`` is JSON whose ``source`` names the judge
+    ("carrier", "simulator", "conversation", "cadence") beside that judge's own figures."""
+
+    kind: AnsweredBy
+    evidence: Mapping[str, Any]
+
+    @property
+    def source(self) -> str:
+        return str(self.evidence.get("source", ""))
 
 
 # The per-turn stages of a call's ``latency`` report, as keys of its JSON (voice/latency.py writes it).

@@ -53,6 +53,13 @@ class InvalidFields(ApiError):
     default_message = "'fields' must be at most 20 items {name, type?, description?} with unique identifier names and type string, boolean or number."
 
 
+class InvalidVoice(ApiError):
+    """(ext) ``voice`` names no voice this deployment speaks (GET /v1/agent/voices lists them)."""
+
+    token, http_status = "invalid_voice", 400
+    default_message = "'voice' names no voice this deployment can speak: pick one from GET /v1/agent/voices."
+
+
 class InvalidWebhookUrl(ApiError):
     token, http_status = "invalid_webhook_url", 400
     default_message = "'webhookUrl' must be an https:// URL on a public address."
@@ -86,6 +93,23 @@ class IdempotencyConflict(ApiError):
 class CallNotActive(ApiError):
     token, http_status = "call_not_active", 409
     default_message = "The call has already ended."
+
+
+class DestinationSuppressed(ApiError):
+    """(ext) The number is on the account's do-not-call list."""
+
+    token, http_status = "destination_suppressed", 403
+    default_message = ("This number is on the account's do-not-call list. Remove it with "
+                       "'DELETE /v1/agent/suppressions/{number}' only if the callee has agreed to be called again.")
+
+
+class OutsideCallingHours(ApiError):
+    """(ext) ``callingHours: "strict"`` and the callee's calling hours are closed now (or at ``scheduledAt``)."""
+
+    token, http_status = "outside_calling_hours", 409
+    default_message = ("It is outside the account's calling hours in the callee's time zone. Retry after the "
+                       "Retry-After seconds, send a 'scheduledAt' inside the window, or omit callingHours to have "
+                       "the call held until the window opens.")
 
 
 class RateLimited(ApiError):

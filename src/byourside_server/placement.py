@@ -10,18 +10,21 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping
 
 import httpx
 
+from byourside_server.compliance.retry import RetryPolicy
 from byourside_server.domain import FieldSpec
-from byourside_server.errors import CallerIdNotOwned, InvalidWebhookUrl
+from byourside_server.errors import CallerIdNotOwned, InvalidVoice, InvalidWebhookUrl
 from byourside_server.guardrails.numbers import check_destination
 from byourside_server.guardrails.webhook_urls import check_webhook_url
 from byourside_server.services import Services
 from byourside_server.store.call_types import Created, NewCall
 from byourside_server.store.records import Account, ApiKeyRecord
 from byourside_server.wire import created_response
+from byourside_server.voice_catalogue import is_known
 
 _HEBREW = re.compile(r"[\u0590-\u05FF]")
 _ENGLISH_BY_REGION = {"US": "en-US", "CA": "en-CA", "GB": "en-GB", "AU": "en-AU", "NZ": "en-NZ"}
@@ -43,6 +46,9 @@ class CallRequest:
     max_duration_seconds: int | None
     metadata: Mapping[str, str]
     voicemail_message: str | None = None  # (ext) left after the tone when voicemail answers
+    scheduled_at: datetime | None = None  # (ext) not dialled before this (UTC)
+    calling_hours: str = "hold"  # (ext) outside calling hours: "hold" until they open, or "strict": refuse
+    retry: RetryPolicy | None = None  # (ext) call again after these outcomes (compliance/retry.py)
 
 
 def check_sendable_url(url: str) -> None:
@@ -75,7 +81,7 @@ def resolve_language(requested: str | None, objective: str, region: str, default
 async def place_call(
     services: Services,
     account: Account,
-    key: ApiKeyRecord,
+    key: ApiKeyRecord | None,
     request: CallRequest,
     *,
     idempotency_key: str | None = None,
@@ -90,16 +96,21 @@ async def place_call(
             allow_http=settings.webhook_allow_http,
             allow_private=settings.webhook_allow_private,
         )
+    if request.voice and not is_known(request.voice, settings):
+        raise InvalidVoice()
     caller_id = request.caller_id or account.default_caller_id
-    if caller_id is None or not await services.accounts.owns_number(account.id, caller_id):
-        raise CallerIdNotOwned(
-            "The caller ID is not a number on this account."
-            if request.caller_id
-            else "This account has no default caller ID. Add one with 'byourside numbers add'."
-        )
+    not_owned = CallerIdNotOwned(
+        "The caller ID is not a number on this account."
+        if request.caller_id
+        else "This account has no default caller ID. Add one with 'byourside numbers add'."
+    )
+    if caller_id is None:
+        raise not_owned
     language, language_source = resolve_language(
         request.language, request.objective, destination.region, settings.default_language
     )
+    timing = await services.compliance.plan(account.id, destination.e164, scheduled_at=request.scheduled_at,
+                                            strict=request.calling_hours == "strict")
     new = NewCall(
         to_number=destination.e164,
         from_number=caller_id,
@@ -107,16 +118,24 @@ async def place_call(
         context=request.context,
         fields=request.fields,
         webhook_url=request.webhook_url,
-        voice=request.voice or key.voice or settings.default_voice,
+        voice=request.voice or (key.voice if key else None) or settings.default_voice,
         language=language,
         language_source=language_source,
         max_duration_seconds=request.max_duration_seconds or settings.max_duration_seconds,
         metadata=request.metadata,
         voicemail_message=request.voicemail_message,
+        scheduled_at=timing.scheduled_at,
+        not_before=timing.not_before,
+        hold_reason=timing.hold_reason,
+        retry=request.retry.to_json() if request.retry is not None else None,
     )
-    created = await services.calls.create(
-        account, new, idempotency_key=idempotency_key, request_hash=body_hash, respond=created_response
-    )
+    try:  # the store checks the caller ID's ownership (and the key) in the creating transaction
+        created = await services.calls.create(
+            account, new, idempotency_key=idempotency_key, request_hash=body_hash, respond=created_response,
+            key_id=key.id if key else None,  # None: a signed-in dashboard user, not a key
+        )
+    except CallerIdNotOwned:
+        raise not_owned from None
     if not created.replayed:
         services.signals.call_queued.set()
     return created

@@ -18,6 +18,7 @@ from byourside_server.runtime.session import SessionDeps
 from byourside_server.runtime.worker import Worker
 from byourside_server.services import Services, build_services
 from byourside_server.settings import Settings
+from byourside_server.telephony.routes import carrier_app, carrier_routes_of
 from byourside_server.webhooks.delivery import DeliveryWorker
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,7 @@ def build_worker(services: Services) -> Worker:
         brain=build_brain(settings),
         ring_timeout_seconds=settings.ring_timeout_seconds,
         recordings=services.recordings,
+        gate=services.compliance,
     )
     return Worker(services, deps, concurrency=settings.workers)
 
@@ -71,10 +73,14 @@ async def run_server(
     """Serve HTTP (and run workers) until SIGINT/SIGTERM; workers finish calls in hand first."""
     settings = services.settings
     worker = build_worker(services) if with_workers else None
-    config = uvicorn.Config(
-        create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
-    )
+    app = create_app(services)
+    carrier = carrier_routes_of(worker.deps.telephony) if worker else None
+    if carrier is not None:  # the carrier calls back the process that placed the call: this one
+        app.router.routes.append(carrier.mount())
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                            lifespan="off")
     server = _GracefulServer(config)
+    app.state.shutting_down = lambda: server.should_exit  # live dashboard streams end so shutdown can finish
     worker_task = asyncio.create_task(worker.run()) if worker else None
     delivery = build_delivery(services, worker.worker_id) if worker else None
     delivery_task = asyncio.create_task(delivery.run()) if delivery else None
@@ -131,15 +137,39 @@ async def run_worker_only(services: Services) -> None:
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, worker.stop)
     delivery_task = asyncio.create_task(delivery.run()) if delivery else None
+    carrier_server = _carrier_server(worker, services.settings)
+    carrier_task = asyncio.create_task(carrier_server.serve()) if carrier_server else None
     try:
         await worker.run()
     finally:
+        if carrier_server and carrier_task:  # after the calls in hand: their media flows through it
+            carrier_server.should_exit = True
+            await carrier_task
         await worker.deps.telephony.aclose()
         await worker.deps.brain.aclose()
         if delivery and delivery_task:
             delivery.stop()
             await delivery_task
         await services.aclose()
+
+
+def _carrier_server(worker: Worker, settings: Settings) -> uvicorn.Server | None:
+    """A worker whose carrier calls it back (status callbacks, media WebSockets) serves those routes itself on
+    BYS_HOST:BYS_PORT, the address BYS_PUBLIC_URL names (telephony/routes.py)."""
+    carrier = carrier_routes_of(worker.deps.telephony)
+    if carrier is None:
+        return None
+    config = uvicorn.Config(carrier_app(carrier), host=settings.host, port=settings.port, log_config=None,
+                            access_log=False, lifespan="off")
+    return _SignallessServer(config)
+
+
+class _SignallessServer(uvicorn.Server):
+    """Leaves SIGINT/SIGTERM to the worker, which stops this server once its calls are over."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def print_err(*parts: object) -> None:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     recording_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
     metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
     metrics_window_seconds: int = Field(3600, ge=60, le=7 * 86400)  # /metrics: calls ended this recently
+    # An agent key verified this recently is not looked up again (0: every request reads the store).
+    # A key revoked through another process (the CLI, another API process) stops working within this.
+    api_key_cache_seconds: float = Field(2.0, ge=0, le=60)
 
     # Recordings (recordings/): "local" files under the data dir, or "s3" (any S3-compatible endpoint).
     # With s3, the endpoint, bucket and both keys must be set (checked when a process starts).
@@ -52,6 +55,10 @@ class Settings(BaseSettings):
     dashboard_sign_in_failures_per_email: int = Field(5, ge=1)
     dashboard_sign_in_failures_per_ip: int = Field(20, ge=1)
     dashboard_sign_in_window_seconds: int = Field(900, ge=1)
+    # Live pages (server-sent events): how often an open page's stream checks the store for changes,
+    # and how long one stream lasts before the browser reconnects (re-checking the session).
+    dashboard_live_seconds: float = Field(1.0, gt=0, le=60)
+    dashboard_live_stream_seconds: float = Field(300.0, ge=0, le=3600)
 
     # Workers
     workers: int = 4  # concurrent calls per worker process
@@ -85,12 +92,50 @@ class Settings(BaseSettings):
     llm_stream: bool = True
     sim_personas: str = "scripted"  # "llm": simulator personas are played by the configured model
 
+    # Realtime speech-to-speech brains (agent/realtime/): "off", "openai" or "gemini". With one, the model
+    # conducts every call on its audio (needs an audio carrier, BYS_TELEPHONY=sip) and the brain above
+    # (BYS_BRAIN: llm or offline) writes the summary and fields afterwards.
+    realtime: str = "off"
+    realtime_retries: int = Field(2, ge=0, le=10)  # new sessions tried when the provider drops mid-call
+    openai_api_key: str | None = None
+    openai_realtime_model: str = "gpt-realtime"
+    openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
+    gemini_api_key: str | None = None
+    gemini_live_model: str = "gemini-live-2.5-flash-preview"
+    gemini_live_url: str = ("wss://generativelanguage.googleapis.com/ws/"
+                            "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent")
+
+    # Carriers that reach us over the internet (BYS_TELEPHONY=twilio or telnyx): docs/carriers.md
+    # The address at which the carrier reaches this process's carrier routes (status callbacks, the
+    # media WebSocket); with separate worker processes, each worker's own address (it holds the media).
+    public_url: str | None = None  # e.g. https://calls.example.com or https://media.example.com/worker-1
+    twilio_account_sid: str | None = None  # AC...
+    twilio_auth_token: str | None = None  # the account's Auth Token: signs Twilio's requests to us
+    twilio_api_key_sid: str | None = None  # optional SK... API key for REST calls (else the Auth Token)
+    twilio_api_key_secret: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"  # the REST API's base (a fake in tests)
+    # Twilio's answering-machine detection: "off", "Enable" or "DetectMessageEnd" (asynchronous).
+    twilio_machine_detection: Literal["off", "Enable", "DetectMessageEnd"] = "off"
+    telnyx_api_key: str | None = None  # KEY...: Call Control and the numbers API
+    telnyx_public_key: str | None = None  # base64 Ed25519 public key: checks the webhooks' signatures
+    telnyx_connection_id: str | None = None  # the Call Control Application that places the calls
+    telnyx_api_url: str = "https://api.telnyx.com"  # the API's base (a fake in tests)
+    # Telnyx's answering-machine detection: "off", "detect", "detect_beep" or "premium".
+    telnyx_machine_detection: Literal["off", "detect", "detect_beep", "premium"] = "off"
+    # Caller IDs the SIP trunk lets us present (comma-separated E.164): what `numbers add` accepts with sip.
+    sip_caller_ids: str = ""
+
     # Guardrails
     allowed_regions: str = DEFAULT_REGIONS
     irsf_extra_file: Path | None = None
     default_calls_per_minute: int = 30
     default_max_concurrent_calls: int = 5
     default_monthly_minutes: int = 1_000
+    # Calling hours in the callee's local time (compliance/hours.py), for accounts that set none:
+    # HH:MM 24-hour start and end, and the days (mon..sun, ranges like mon-fri).
+    calling_hours_start: str = "08:00"
+    calling_hours_end: str = "21:00"
+    calling_hours_days: str = "mon-sun"
 
     # Webhooks (local development only: never enable these in production)
     webhook_allow_http: bool = False
@@ -128,6 +173,28 @@ class Settings(BaseSettings):
             raise ValueError("must be comma-separated seconds, e.g. 0,5,300") from None
         if not delays or any(d < 0 for d in delays):
             raise ValueError("needs at least one delay, none negative")
+        return value
+
+    @field_validator("calling_hours_days")
+    @classmethod
+    def _check_calling_days(cls, value: str) -> str:
+        from byourside_server.compliance.hours import CallingHoursError, parse_days
+
+        try:
+            parse_days(value)
+        except CallingHoursError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("calling_hours_start", "calling_hours_end")
+    @classmethod
+    def _check_calling_clock(cls, value: str) -> str:
+        from byourside_server.compliance.hours import CallingHoursError, parse_clock
+
+        try:
+            parse_clock(value, "BYS_CALLING_HOURS_START/END")
+        except CallingHoursError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @cached_property

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any, Callable
 
-from byourside_server.domain import transcript_text
+from byourside_server.domain import CallStatus, transcript_text
 from byourside_server.guardrails.text import scrub
 from byourside_server.store.records import CallRecord
 
@@ -45,6 +45,7 @@ def call_to_json(
     Scrubbed (guardrails/text.py): text a row holds from before validation, or from a
     model, cannot make a read, a list or a webhook event fail."""
     turns = call.turns
+    waiting = call.status is CallStatus.QUEUED and call.hold_reason is not None
     return scrub({
         "id": call.id,
         "callId": call.id,
@@ -72,8 +73,20 @@ def call_to_json(
         "voicemailMessage": call.voicemail_message,
         "evidence": dict(call.evidence) if call.evidence is not None else None,
         "latency": call.latency,
+        "answeredBy": call.answered_by,
+        "answeredByEvidence": dict(call.answered_by_evidence) if call.answered_by_evidence is not None else None,
         "maxDurationSeconds": call.max_duration_seconds,
         "cancelRequested": call.cancel_requested_at is not None,
+        # Responsible calling (ext): when it may be dialled and why a queued call waits, opt-out, retries
+        "scheduledAt": iso(call.scheduled_at),
+        "heldUntil": iso(call.not_before) if waiting else None,
+        "holdReason": call.hold_reason if waiting else None,
+        "optOut": bool(call.opt_out),
+        "retry": dict(call.retry) if call.retry is not None else None,
+        "attempt": call.attempt or 1,
+        "attemptOf": call.attempt_of,
+        "attempts": list(call.attempts) if call.attempts is not None else None,
+        "batchId": call.batch_id,
     })
 
 

@@ -24,7 +24,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 pytestmark = pytest.mark.e2e
 
-TOOLS = {"place_call", "get_call", "list_calls", "wait_for_call", "cancel_call"}
+TOOLS = {"place_call", "get_call", "list_calls", "wait_for_call", "cancel_call", "create_batch", "get_batch",
+         "cancel_batch"}
 FIELDS = [{"name": "confirmed", "type": "boolean", "description": "Was it confirmed?"}]
 
 

@@ -318,6 +318,16 @@ def test_list_calls_default_request_and_result():
     assert (req.method, req.url, req.body) == ("GET", BASE + "/v1/agent/calls?limit=20", None)
 
 
+def test_get_usage_sends_the_period_only_when_given():
+    usage = {"from": "2026-12-01", "to": "2026-12-02", "totals": {}, "days": [], "month": {}}
+    client, transport, _ = make((200, usage), (200, usage))
+    assert client.get_usage() == usage
+    assert client.get_usage("2026-12-01", "2026-12-02") == usage
+    first, second = transport.requests
+    assert (first.method, first.url, first.body) == ("GET", BASE + "/v1/agent/usage", None)
+    assert second.url == BASE + "/v1/agent/usage?from=2026-12-01&to=2026-12-02"
+
+
 @pytest.mark.parametrize(
     "limit,sent",
     [

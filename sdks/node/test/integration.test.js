@@ -44,7 +44,7 @@ async function startServer(...args) {
   const proc = spawn(BYOURSIDE, ["serve", ...args], { env, stdio: ["ignore", log, log] });
   const running = { proc, dataDir, env, baseUrl: `http://127.0.0.1:${port}` };
   running.log = () => readFileSync(join(dataDir, "server.log"), "utf8");
-  await waitHealthy(running, 30000);
+  await waitHealthy(running, 120000); // start-up (imports, migrations) is slow on a loaded machine
   running.apiKey = cli(env, "keys", "create", "--account", "default").trim().split("\n").pop();
   assert.match(running.apiKey, /^bys_ak_/);
   return running;
@@ -147,6 +147,20 @@ test("place a call to the simulator and wait until it is completed", { skip }, a
   assert.equal(cancel.status, 409);
 });
 
+test("getUsage reports the account's calls by day and status and the month's cap", { skip }, async () => {
+  const c = client({}, idle);
+  const today = new Date().toISOString().slice(0, 10);
+  const usage = await c.getUsage({ from: today, to: today });
+  assert.equal(usage.from, today);
+  assert.deepEqual(usage.days.map((d) => d.date), [today]);
+  assert.equal(typeof usage.month.capMinutes, "number");
+  assert.ok(usage.month.remainingMinutes <= usage.month.capMinutes);
+  const bad = await c.getUsage({ from: "tomorrow" }).catch((e) => e);
+  assert.ok(bad instanceof ByoursideError);
+  assert.equal(bad.code, "invalid_request");
+  assert.equal(bad.status, 400);
+});
+
 test("the server's error tokens arrive as ByoursideError code and status", { skip }, async () => {
   const c = client();
   const invalid = await c.placeCall({ to: "4155550123", objective: "Hi" }).catch((e) => e);
@@ -180,6 +194,22 @@ test("cancelling a queued call ends it with endReason canceled", { skip }, async
   assert.ok(["failed", "no_answer", "declined", "completed"].includes(done.status), done.status);
   const again = await c.cancelCall(placed.callId).catch((e) => e);
   assert.equal(again.code, "call_not_active");
+});
+
+test("createBatch reports refused rows; getBatch and cancelBatch follow the batch", { skip }, async () => {
+  const c = client({}, idle);
+  const batch = await c.createBatch({
+    defaults: { objective: "Ask about opening hours" },
+    calls: [{ to: "+14155550123", metadata: { row: "1" } }, { to: "415 555 0123" }],
+  });
+  assert.equal(batch.total, 1);
+  assert.deepEqual(batch.rejectedRows.map((r) => [r.row, r.error]), [[2, "invalid_number"]]);
+  assert.equal((await c.getBatch(batch.batchId)).counts.queued, 1);
+  const cancelled = await c.cancelBatch(batch.batchId);
+  assert.equal(cancelled.status, "canceled");
+  assert.equal(cancelled.counts.failed, 1);
+  const missing = await c.getBatch("no-such-batch").catch((e) => e);
+  assert.equal(missing.status, 404);
 });
 
 test("waitForCall gives up with code timeout while a call stays queued", { skip }, async () => {

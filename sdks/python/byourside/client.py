@@ -18,6 +18,8 @@ USER_AGENT = "byourside-python/" + __version__
 TERMINAL_STATUSES = frozenset(["completed", "no_answer", "voicemail", "declined", "failed"])
 
 _CALLS_PATH = "/v1/agent/calls"
+_BATCHES_PATH = "/v1/agent/batches"
+_SUPPRESSIONS_PATH = "/v1/agent/suppressions"
 _DEFAULT_LIMIT = 20
 _BACKOFF_BASE = 0.5  # seconds: 0.5, 1, 2, 4, 8, 8, ...
 _BACKOFF_CAP = 8.0
@@ -184,9 +186,68 @@ class Client(object):
             query.append(("cursor", str(cursor)))
         return self._request("GET", _CALLS_PATH + "?" + urllib.parse.urlencode(query))
 
+    def get_usage(self, start: Optional[str] = None, end: Optional[str] = None) -> Dict[str, Any]:
+        """(ext) Calls and minutes by day and final status from ``start`` to ``end`` (``YYYY-MM-DD``,
+        UTC, both included; default: this month so far), and this month's cap, used, reserved and left."""
+        query = [(name, str(value)) for name, value in (("from", start), ("to", end)) if value is not None]
+        return self._request("GET", "/v1/agent/usage" + ("?" + urllib.parse.urlencode(query) if query else ""))
+
     def cancel_call(self, call_id: str) -> Dict[str, Any]:
         """Cancel or hang up a call (a terminal call answers 409 ``call_not_active``)."""
         return self._request("POST", self._call_path(call_id) + "/cancel")
+
+    # (ext) batches and the do-not-call list
+
+    def create_batch(
+        self,
+        calls: List[Mapping[str, Any]],
+        defaults: Optional[Mapping[str, Any]] = None,
+        *,
+        webhook_url: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None
+    ) -> Dict[str, Any]:
+        """(ext) Place many calls: each row of ``calls`` is ``defaults`` with its own keys over them
+        (``to``, ``context``, ``metadata``, ``scheduledAt`` ...). Returns the batch with
+        ``rejectedRows`` (``[{"row", "error", "message"}]``); ``webhook_url`` receives ``batch.finished``.
+        Never retried: a second attempt could queue the batch twice."""
+        payload = {"calls": [dict(row) for row in calls]}  # type: Dict[str, Any]
+        if defaults is not None:
+            payload["defaults"] = dict(defaults)
+        if webhook_url is not None:
+            payload["webhookUrl"] = webhook_url
+        if metadata is not None:
+            payload["metadata"] = dict(metadata)
+        return self._request("POST", _BATCHES_PATH, body=payload, retryable=False)
+
+    def get_batch(self, batch_id: str) -> Dict[str, Any]:
+        """(ext) A batch's progress: ``status``, ``total``, ``counts`` of its calls by status."""
+        return self._request("GET", _BATCHES_PATH + "/" + urllib.parse.quote(str(batch_id), safe=""))
+
+    def list_batches(self, limit: Any = _DEFAULT_LIMIT) -> List[Dict[str, Any]]:
+        """(ext) The newest batches."""
+        page = self._request("GET", _BATCHES_PATH + "?limit=" + str(_clamp_limit(limit)))
+        batches = page.get("batches") if isinstance(page, dict) else None
+        return batches if isinstance(batches, list) else []
+
+    def cancel_batch(self, batch_id: str) -> Dict[str, Any]:
+        """(ext) End a batch's waiting calls (``canceled``); calls on the line finish."""
+        return self._request("POST", _BATCHES_PATH + "/" + urllib.parse.quote(str(batch_id), safe="") + "/cancel")
+
+    def add_suppressions(self, numbers: List[str], note: Optional[str] = None) -> Dict[str, Any]:
+        """(ext) Put E.164 numbers on the account's do-not-call list: ``{"added", "alreadyListed"}``."""
+        payload = {"numbers": list(numbers)}  # type: Dict[str, Any]
+        if note is not None:
+            payload["note"] = note
+        return self._request("POST", _SUPPRESSIONS_PATH, body=payload)
+
+    def remove_suppression(self, number: str) -> Dict[str, Any]:
+        """(ext) Take a number off the do-not-call list (404 ``not_found`` if it is not on it)."""
+        return self._request("DELETE", _SUPPRESSIONS_PATH + "/" + urllib.parse.quote(str(number), safe=""))
+
+    def list_suppressions(self, limit: Any = _DEFAULT_LIMIT, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """(ext) One page of the do-not-call list: ``{"suppressions": [...], "nextCursor"}``."""
+        query = [("limit", str(_clamp_limit(limit)))] + ([("cursor", str(cursor))] if cursor is not None else [])
+        return self._request("GET", _SUPPRESSIONS_PATH + "?" + urllib.parse.urlencode(query))
 
     def wait_for_call(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Iterator
 
 import structlog
 from fastapi import FastAPI, Request
@@ -18,6 +19,9 @@ from byourside_server.api.common import SafeJSONResponse, api_error_response, er
 from byourside_server.api.openapi import openapi_document
 from byourside_server.api.recording_links import RecordingLinks, load_signing_secret
 from byourside_server.api.routes import calls, ops, recordings, webhooks
+from byourside_server.api.routes import usage
+from byourside_server.api.routes import batches, calling_hours, suppressions
+from byourside_server.api.routes import voices
 from byourside_server.errors import ApiError
 from byourside_server.services import Services
 
@@ -60,13 +64,20 @@ class RequestContextMiddleware:
                     await response(scope, receive, send_with_id)
 
 
-ROUTERS = (ops.router, calls.router, recordings.router, webhooks.router)
+ROUTERS = (ops.router, calls.router, recordings.router, webhooks.router, suppressions.router,
+           calling_hours.router, batches.router, voices.router, usage.router)
+
+
+def _every_route(routes: list) -> Iterator:
+    """Routes, with each included router (which app.routes holds as one entry) opened into its own."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from _every_route(included.routes) if included is not None else (route,)
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     methods: set[str] = set()
-    # The routers' own routes: what app.routes holds for an included router is not a route.
-    for route in [*app.routes, *(route for router in ROUTERS for route in router.routes)]:
+    for route in _every_route(app.routes):
         if getattr(route, "methods", None) and route.path_regex.match(path):  # type: ignore[attr-defined]
             methods |= route.methods  # type: ignore[attr-defined]
     return sorted(methods)

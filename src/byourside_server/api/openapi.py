@@ -72,6 +72,24 @@ CALL_REQUEST_SCHEMA = {
             "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY},
             "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
         }),
+        "scheduledAt": _nullable({"type": "string", "format": "date-time",
+                                  "description": "(ext) RFC 3339; the call stays queued until then (at most 90 days ahead)"}),
+        "callingHours": _nullable({"type": "string", "enum": ["hold", "strict", None],
+                                   "description": "(ext) outside the callee's calling hours: hold the call, or refuse it"}),
+        "retry": _nullable({
+            "type": "object",
+            "description": "(ext) call again after these outcomes",
+            "additionalProperties": False,
+            "properties": {
+                "on": {"type": "array", "minItems": 1,
+                       "items": {"type": "string", "enum": ["no_answer", "busy", "voicemail", "failed"]}},
+                "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10},
+                "backoffMinutes": {"oneOf": [
+                    {"type": "integer", "minimum": 1, "maximum": 10_080},
+                    {"type": "array", "minItems": 1, "maxItems": 10,
+                     "items": {"type": "integer", "minimum": 1, "maximum": 10_080}}]},
+            },
+        }),
     },
 }
 
@@ -113,8 +131,19 @@ CALL_SCHEMA = {
         "voicemailMessage": _STRING_OR_NULL,
         "evidence": {"type": ["object", "null"]},
         "latency": {},
+        "answeredBy": {"type": ["string", "null"], "enum": ["human", "machine", "ivr", "unknown", None]},
+        "answeredByEvidence": {"type": ["object", "null"]},
         "maxDurationSeconds": {"type": "integer"},
         "cancelRequested": {"type": "boolean"},
+        "scheduledAt": _STRING_OR_NULL,
+        "heldUntil": _STRING_OR_NULL,
+        "holdReason": {"type": ["string", "null"], "enum": ["scheduled", "calling_hours", "retry_backoff", "minute_cap", None]},
+        "optOut": {"type": "boolean"},
+        "retry": {"type": ["object", "null"]},
+        "attempt": {"type": "integer"},
+        "attemptOf": _STRING_OR_NULL,
+        "attempts": {"type": ["array", "null"], "items": {"type": "string"}},
+        "batchId": _STRING_OR_NULL,
     },
 }
 CREATED_SCHEMA = {
@@ -136,12 +165,12 @@ ERROR_SCHEMA = {
 
 _ERROR_DESCRIPTIONS = {
     400: "invalid_request, to_required, objective_required, invalid_number, invalid_fields, invalid_webhook_url, "
-         "destination_blocked",
+         "destination_blocked, invalid_voice (ext)",
     401: "unauthorized: no, malformed, unknown or revoked Bearer key",
-    403: "caller_id_not_owned",
+    403: "caller_id_not_owned, destination_suppressed (ext)",
     404: "not_found",
     405: "invalid_request: method not allowed (Allow lists the methods)",
-    409: "idempotency_conflict, call_not_active",
+    409: "idempotency_conflict, call_not_active, outside_calling_hours (ext, with Retry-After)",
     429: "rate_limited, over_minute_cap (Retry-After gives the seconds to wait)",
     502: "placement_failed",
     503: "store_error: the database is unavailable; retry",
@@ -263,6 +292,111 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
 }
+
+# (ext) Responsible calling: the do-not-call list and calling hours (api/routes/suppressions.py, calling_hours.py)
+_SUPPRESSION = {"type": "object", "required": ["number", "source", "createdAt"],
+                "properties": {"number": {"type": "string"}, "source": {"type": "string",
+                                                                   "enum": ["api", "cli", "csv", "opt_out"]},
+                               "callId": _STRING_OR_NULL, "note": _STRING_OR_NULL, "createdAt": {"type": "string"}}}
+_ADDED = {"type": "object", "required": ["added", "alreadyListed"],
+          "properties": {"added": {"type": "integer"}, "alreadyListed": {"type": "integer"},
+                         "rejected": {"type": "array", "items": {"type": "object", "required": ["row", "error"]}}}}
+_CALLING_HOURS_BODY = {
+    "type": "object", "required": ["start", "end"], "additionalProperties": False,
+    "properties": {"start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                   "end": {"type": "string", "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
+                   "days": {"type": "array", "minItems": 1,
+                            "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}}},
+}
+_CALLING_HOURS = {"type": "object", "required": ["start", "end", "days", "source"],
+                  "properties": {"start": {"type": "string"}, "end": {"type": "string"},
+                                 "days": {"type": "array", "items": {"type": "string"}},
+                                 "source": {"type": "string", "enum": ["account", "default"]}}}
+_NUMBER_PATH = [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "E.164, '+' URL-encoded as %2B"}]
+_BATCH = {"type": "object", "required": ["batchId", "status", "total", "rejected", "counts", "createdAt"],
+          "properties": {"batchId": {"type": "string"},
+                         "status": {"type": "string", "enum": ["running", "finished", "canceled"]},
+                         "total": {"type": "integer"}, "rejected": {"type": "integer"},
+                         "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                         "webhookUrl": _STRING_OR_NULL, "metadata": {"type": "object"},
+                         "createdAt": {"type": "string"}, "canceledAt": _STRING_OR_NULL,
+                         "finishedAt": _STRING_OR_NULL}}
+_BATCH_CREATED = {**_BATCH, "required": [*_BATCH["required"], "rejectedRows"],
+                  "properties": {**_BATCH["properties"], "rejectedRows": {"type": "array", "items": {
+                      "type": "object", "required": ["row", "error", "message"]}}}}
+_BATCH_PATH = [{"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_OPERATIONS.update({
+    ("/v1/agent/suppressions", "get"): {
+        "security": _BEARER,
+        "parameters": [_query("limit", {"type": "string"}, "1-100 (default 20); out-of-range values are clamped"),
+                       _query("cursor", {"type": "string"}, "nextCursor of the previous page")],
+        "responses": {
+            "200": _ok({"type": "object", "required": ["suppressions", "nextCursor"],
+                        "properties": {"suppressions": {"type": "array", "items": _SUPPRESSION},
+                                       "nextCursor": _STRING_OR_NULL}}),
+            **{str(s): _error(s) for s in _ALWAYS},
+        },
+    },
+    ("/v1/agent/suppressions", "post"): {
+        "security": _BEARER,
+        "requestBody": {"required": True, "content": {
+            _JSON: {"schema": {
+                "type": "object", "required": ["numbers"],
+                "properties": {"numbers": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                           "items": {"type": "string", "pattern": "^\\+[1-9][0-9]{7,14}$"}},
+                               "note": {"type": ["string", "null"], "maxLength": 200}}}},
+            "text/csv": {"schema": {"type": "string", "description": "one E.164 number a row"}}}},
+        "responses": {"200": _ok(_ADDED), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/suppressions/{number}", "get"): {
+        "security": _BEARER, "parameters": _NUMBER_PATH,
+        "responses": {"200": _ok(_SUPPRESSION), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/suppressions/{number}", "delete"): {
+        "security": _BEARER, "parameters": _NUMBER_PATH,
+        "responses": {"200": _ok({"type": "object", "required": ["removed"], "properties": {"removed": {"const": True}}}),
+                      **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/batches", "post"): {
+        "security": _BEARER,
+        "requestBody": {"required": True, "content": {
+            _JSON: {"schema": {"type": "object", "required": ["calls"], "properties": {
+                "defaults": {"type": "object", "description": "call request keys every row starts from"},
+                "calls": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": {"type": "object"}},
+                "webhookUrl": {"type": "string", "description": "where batch.finished is sent"},
+                "metadata": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+            "text/csv": {"schema": {"type": "string", "description": "a header of call request keys, a row per call"}}}},
+        "responses": {"201": _ok(_BATCH_CREATED, "Created (rows that failed their checks are in rejectedRows)"),
+                      **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/batches", "get"): {
+        "security": _BEARER,
+        "parameters": [_query("limit", {"type": "string"}, "1-100 (default 20); out-of-range values are clamped")],
+        "responses": {"200": _ok({"type": "object", "required": ["batches"],
+                                  "properties": {"batches": {"type": "array", "items": _BATCH}}}),
+                      **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/batches/{batch_id}", "get"): {
+        "security": _BEARER, "parameters": _BATCH_PATH,
+        "responses": {"200": _ok(_BATCH), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/batches/{batch_id}/cancel", "post"): {
+        "security": _BEARER, "parameters": _BATCH_PATH,
+        "responses": {"200": _ok(_BATCH), **{str(s): _error(s) for s in (*_ALWAYS, 409)}},
+    },
+    ("/v1/agent/calling-hours", "get"): {
+        "security": _BEARER, "responses": {"200": _ok(_CALLING_HOURS), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/calling-hours", "put"): {
+        "security": _BEARER,
+        "requestBody": {"required": True, "content": {_JSON: {"schema": _CALLING_HOURS_BODY}}},
+        "responses": {"200": _ok(_CALLING_HOURS), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/calling-hours", "delete"): {
+        "security": _BEARER, "responses": {"200": _ok(_CALLING_HOURS), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+})
 
 
 def openapi_document(app: Any) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any, Mapping
 
+from byourside_server.compliance.requests import parse_calling_hours_mode, parse_scheduled_at
+from byourside_server.compliance.retry import parse_retry
 from byourside_server.domain import FIELD_TYPES, FieldSpec
 from byourside_server.errors import (
     InvalidFields,
@@ -56,11 +58,11 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
+def parse_body(raw: bytes, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object whose text is well-formed (see guardrails/text.py) and whose
     numbers are finite (``NaN``/``Infinity`` literals and overflowing numbers are refused)."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidRequest(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    if len(raw) > max_bytes:
+        raise InvalidRequest(f"The request body is larger than {max_bytes // 1024} KiB.")
     try:
         body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -110,6 +112,9 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
     metadata = _validate_metadata(body.get("metadata"))
     fields = _validate_fields(body.get("fields"))
     voicemail_message = _optional_str(body, "voicemailMessage", MAX_VOICEMAIL_MESSAGE)
+    scheduled_at = parse_scheduled_at(body.get("scheduledAt"))
+    calling_hours = parse_calling_hours_mode(body.get("callingHours"))
+    retry = parse_retry(body.get("retry"))
     return CallRequest(
         to=parse_e164(to),
         objective=objective,
@@ -122,6 +127,9 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
         max_duration_seconds=max_duration,
         metadata=metadata,
         voicemail_message=voicemail_message.strip() or None if voicemail_message is not None else None,
+        scheduled_at=scheduled_at,
+        calling_hours=calling_hours,
+        retry=retry,
     )
 
 

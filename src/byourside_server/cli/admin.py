@@ -98,18 +98,55 @@ async def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return await with_store(settings, work) or 0
 
 
+async def _carrier_caller_ids(settings: Settings) -> list[str] | None:
+    from byourside_server.telephony.caller_ids import CallerIdsUnavailable, carrier_caller_ids
+
+    try:
+        return await carrier_caller_ids(settings)
+    except CallerIdsUnavailable as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _sync_numbers(services: Any, settings: Settings, account: Any) -> None:
+    """Import every caller ID the carrier confirms; one another account holds is left with it and named."""
+    from byourside_server.store.accounts import NumberTaken
+
+    numbers = await _carrier_caller_ids(settings)
+    if numbers is None:
+        raise CliError("The simulator has no numbers to import; add caller IDs with 'byourside numbers add'.")
+    added, taken = 0, []
+    for number in numbers:
+        try:
+            added += await services.accounts.add_number(account.id, number)
+        except NumberTaken:
+            taken.append(number)
+    print(f"{settings.telephony}: {len(numbers)} caller IDs, {added} added to '{account.name}'.")
+    for number in taken:
+        print(f"  {number} left out: it belongs to another account.", file=sys.stderr)
+
+
 async def cmd_numbers(settings: Settings, args: argparse.Namespace) -> int:
     async def work(services: Any) -> int:
         from byourside_server.guardrails.numbers import check_caller_id_format
+        from byourside_server.store.accounts import NumberTaken
 
         account = await find_account(services, args.account)
-        if args.action in ("add", "default"):
+        if args.action == "sync":
+            await _sync_numbers(services, settings, account)
+        elif args.action in ("add", "default"):
             try:
                 number = check_caller_id_format(args.number)
             except InvalidNumber as exc:
                 raise CliError(exc.message) from None
             if args.action == "add":
-                await services.accounts.add_number(account.id, number, make_default=args.default)
+                owned = await _carrier_caller_ids(settings)
+                if owned is not None and number not in owned:
+                    raise CliError(_not_owned_hint(settings, number))
+                try:
+                    await services.accounts.add_number(account.id, number, make_default=args.default)
+                except NumberTaken:
+                    raise CliError(f"{number} is another account's caller ID; a number belongs to one account only.") \
+                        from None
                 print("Number added." + (" It is the default caller ID." if args.default else ""))
             elif not await services.accounts.set_default_number(account.id, number):
                 raise CliError("That number is not on the account; add it first with 'byourside numbers add'.")
@@ -122,3 +159,15 @@ async def cmd_numbers(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return await with_store(settings, work) or 0
+
+
+def _not_owned_hint(settings: Settings, number: str) -> str:
+    if settings.telephony == "twilio":
+        return (f"{number} is neither a number of the Twilio account nor one of its verified caller IDs. Buy it or "
+                "verify it in the Twilio Console (https://console.twilio.com, Phone Numbers), then run this again "
+                "(or 'byourside numbers sync --account ...').")
+    if settings.telephony == "telnyx":
+        return (f"{number} is neither a number of the Telnyx account nor one of its verified numbers. Buy or verify "
+                "it in the Mission Control Portal (https://portal.telnyx.com, Numbers), then run this again.")
+    return (f"{number} is not in BYS_SIP_CALLER_IDS, the caller IDs your SIP trunk lets you present: add it there "
+            "(every process reads it), then run this again.")

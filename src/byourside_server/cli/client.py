@@ -138,3 +138,38 @@ def place_and_follow(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(call, indent=2))
     return 0
+
+
+def usage_lines(usage: dict[str, Any]) -> list[str]:
+    """``GET /v1/agent/usage`` as text: one line per day with calls, then totals and the month's cap."""
+    lines = [f"Usage from {usage['from']} to {usage['to']} (UTC, by the day a call was placed)"]
+    for day in usage["days"]:
+        if not day["calls"]:
+            continue
+        statuses = ", ".join(f"{status} {figures['calls']}" for status, figures in sorted(day["byStatus"].items()))
+        lines.append(f"  {day['date']}  {day['calls']:>6} calls  {day['minutes']:>9.2f} min  ({statuses})")
+    totals = usage["totals"]
+    lines.append(f"  {'total':<10}  {totals['calls']:>6} calls  {totals['minutes']:>9.2f} min")
+    for status, figures in sorted(totals["byStatus"].items()):
+        lines.append(f"    {status:<12} {figures['calls']:>6} calls  {figures['minutes']:>9.2f} min")
+    m = usage["month"]
+    lines.append(
+        f"Month {m['month']}: cap {m['capMinutes']} min, used {m['usedMinutes']:.2f}, reserved by "
+        f"{m['activeCalls']} unfinished call(s) {m['reservedMinutes']:.2f}, left {m['remainingMinutes']:.2f}"
+    )
+    return lines
+
+
+def show_usage(args: argparse.Namespace) -> int:
+    byourside = load_sdk()
+    base_url = os.environ.get("BYS_BASE_URL") or byourside.DEFAULT_BASE_URL
+    try:
+        client = byourside.Client(os.environ.get("BYS_API_KEY"), base_url=base_url)
+        base_url = client.base_url
+        usage = client.get_usage(args.start, args.end)
+    except byourside.ByoursideError as exc:
+        hint = " Set BYS_API_KEY (byourside keys create --account default)." if exc.code == "no_api_key" else ""
+        print(f"error: {error_text(exc, base_url)}{hint}", file=sys.stderr)
+        return 1
+    print(json.dumps(usage, indent=2) if args.json else "\n".join(usage_lines(usage)))
+    return 0

@@ -12,6 +12,7 @@ import sys
 from byourside_server import __version__
 from byourside_server.cli.admin import cmd_accounts, cmd_keys, cmd_migrate, cmd_numbers, cmd_serve, cmd_worker
 from byourside_server.cli.common import CliError, run_async
+from byourside_server.cli.compliance import add_compliance_parser
 from byourside_server.cli.sim import cmd_eval, cmd_sip_sim
 from byourside_server.cli.users import add_users_parser
 from byourside_server.cli.webhooks import add_webhooks_parser
@@ -26,6 +27,12 @@ def cmd_call(args: argparse.Namespace) -> int:
     from byourside_server.cli.client import place_and_follow
 
     return place_and_follow(args)
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from byourside_server.cli.client import show_usage
+
+    return show_usage(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -82,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("numbers", help="manage the account's caller IDs")
     n = p.add_subparsers(dest="action", required=True)
-    na = n.add_parser("add")
+    na = n.add_parser("add", help="add a caller ID the carrier confirms the account owns")
     na.add_argument("--account", required=True)
     na.add_argument("number")
     na.add_argument("--default", action="store_true")
@@ -90,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     nd = n.add_parser("default")
     nd.add_argument("--account", required=True)
     nd.add_argument("number")
+    n.add_parser("sync", help="import the caller IDs the carrier confirms (BYS_TELEPHONY)").add_argument(
+        "--account", required=True)
     p.set_defaults(async_fn=cmd_numbers)
 
     p = sub.add_parser("call", help="place a call through the API (BYS_BASE_URL, BYS_API_KEY)")
@@ -110,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=900)
     p.set_defaults(sync_fn=cmd_call)
 
+    p = sub.add_parser("usage", help="calls and minutes by day and status, and the month's cap (BYS_BASE_URL, BYS_API_KEY)")
+    p.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (UTC; default: the 1st of this month)")
+    p.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day, included (UTC; default: today)")
+    p.add_argument("--json", action="store_true", help="print the API's JSON instead of the table")
+    p.set_defaults(sync_fn=cmd_usage)
+
     p = sub.add_parser("sip-sim", help="answer SIP calls and play the simulator scenarios as audio")
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--sip-port", type=int, default=5080, help="port for SIP (default 5080; 0 picks one)")
@@ -128,10 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="start a private server on the simulator and place a demo call")
     p.add_argument("--time-scale", type=float, default=0.2, help="simulated time speed-up (1 = real time)")
+    stay = p.add_mutually_exclusive_group()
+    stay.add_argument("--stay", dest="stay", action="store_true", default=None,
+                      help="keep the server running after the call and print a dashboard sign-in link "
+                           "(the default in a terminal)")
+    stay.add_argument("--exit", dest="stay", action="store_false", help="stop the server once the call ends")
     p.set_defaults(sync_fn=cmd_demo)
 
     add_webhooks_parser(sub)  # byourside webhooks secret show|rotate, webhooks listen
     add_users_parser(sub)  # byourside users create|link|list (dashboard sign-in)
+    add_compliance_parser(sub)  # byourside suppressions ..., calling-hours ...
 
     p = sub.add_parser("mcp", help="run the MCP server over stdio (BYS_API_KEY, BYS_BASE_URL)")
     p.set_defaults(sync_fn=cmd_mcp)

@@ -1,4 +1,4 @@
-"""The MCP tools: place_call, get_call, list_calls, wait_for_call, cancel_call.
+"""The MCP tools: place_call, get_call, list_calls, wait_for_call, cancel_call; create_batch, get_batch, cancel_batch.
 
 One FastMCP server definition serves both transports (stdio in ``byourside mcp``,
 streamable HTTP at ``/mcp`` in ``byourside serve``). Every tool talks to the Agent
@@ -231,6 +231,53 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         if err:
             return err
         result, err = await _run(client, lambda: client.cancel_call(call_id))
+        return err or _text(result)
+
+    @server.tool(
+        structured_output=False,
+        annotations=ToolAnnotations(title="Place a batch of calls", destructiveHint=False, openWorldHint=True),
+    )
+    async def create_batch(
+        ctx: Context,
+        calls: Annotated[
+            list[dict[str, Any]],
+            Field(description='One object per call, over the defaults: [{"to": "+14155550123", "context": "...", '
+                              '"metadata": {...}, "scheduledAt": "2026-12-01T09:30:00-08:00"}, ...]'),
+        ],
+        defaults: Annotated[
+            dict[str, Any] | None,
+            Field(description='Call request keys every row starts from, e.g. {"objective": "...", "fields": [...], '
+                              '"retry": {"on": ["no_answer"], "maxAttempts": 3, "backoffMinutes": 60}}'),
+        ] = None,
+    ) -> CallToolResult:
+        """Place many calls at once, paced by the account's concurrent-call limit and the callees'
+        calling hours. Returns the batch (batchId, counts) with rejectedRows: rows refused, each
+        with its error token. Follow it with get_batch."""
+        client, err = client_for(ctx)
+        if err:
+            return err
+        result, err = await _run(client, lambda: client.create_batch(calls, defaults))
+        return err or _text(result)
+
+    @server.tool(structured_output=False, annotations=ToolAnnotations(title="Get a batch", readOnlyHint=True))
+    async def get_batch(ctx: Context, batch_id: Annotated[str, Field(description="The batchId from create_batch")]) -> CallToolResult:
+        """A batch's progress: status (running, finished, canceled), total, and its calls counted by status."""
+        client, err = client_for(ctx)
+        if err:
+            return err
+        result, err = await _run(client, lambda: client.get_batch(batch_id))
+        return err or _text(result)
+
+    @server.tool(
+        structured_output=False,
+        annotations=ToolAnnotations(title="Cancel a batch", destructiveHint=True, idempotentHint=False),
+    )
+    async def cancel_batch(ctx: Context, batch_id: Annotated[str, Field(description="The batchId to cancel")]) -> CallToolResult:
+        """End a batch's waiting calls (they end canceled); calls already on the line finish."""
+        client, err = client_for(ctx)
+        if err:
+            return err
+        result, err = await _run(client, lambda: client.cancel_batch(batch_id))
         return err or _text(result)
 
     return server

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import AsyncIterator, Awaitable, Callable, Sequence
 
-from byourside_server.domain import Turn
+from byourside_server.domain import AnsweredBy, AnswerVerdict, Turn
 from byourside_server.telephony.base import Line, LineEvent, Silence, Speech, Spoken
+
+
+# The brain's word for who it talked with (agent/base.py ``AnsweredBy``) in the call's vocabulary.
+_CONVERSATION_VERDICTS = {"human": AnsweredBy.HUMAN, "voicemail": AnsweredBy.MACHINE,
+                          "screening": AnsweredBy.MACHINE, "ivr": AnsweredBy.IVR}
 
 
 class CallTimeUp(Exception):
@@ -94,6 +99,27 @@ class RecordingLine(Line):
 
     def answering_machine_hint(self) -> str | None:
         return self.inner.answering_machine_hint()
+
+    def answered_by(self) -> AnswerVerdict | None:
+        return self.inner.answered_by()
+
+    def answer_verdict(self, conversation: str) -> AnswerVerdict:
+        """Who answered, for the call's ``answeredBy``, given the brain's own word (``conversation``).
+
+        A carrier's or the simulator's verdict stands. Otherwise what was said outweighs the cadence of
+        the answer (a receptionist's long scripted greeting sounds like a machine), and the cadence
+        decides only when the brain could not tell; its evidence is kept either way.
+        """
+        line = self.inner.answered_by()
+        if line is not None and line.source != "cadence" and line.kind is not AnsweredBy.UNKNOWN:
+            return line
+        kind = _CONVERSATION_VERDICTS.get(conversation, AnsweredBy.UNKNOWN)
+        if kind is AnsweredBy.UNKNOWN and line is not None:
+            return line
+        evidence: dict = {"source": "conversation", "brain": conversation}
+        if line is not None:
+            evidence[line.source] = dict(line.evidence)
+        return AnswerVerdict(kind, evidence)
 
 
 __all__ = ["RecordingLine", "CallTimeUp"]

@@ -72,7 +72,31 @@ def _sip(settings: Settings, clock: Clock) -> Telephony:
         raise ProviderError(f"BYS_TELEPHONY=sip: {exc}") from None
 
 
-TELEPHONY: dict[str, Callable[[Settings, Clock], Telephony]] = {"simulator": _simulator, "sip": _sip}
+def _twilio(settings: Settings, clock: Clock) -> Telephony:
+    from byourside_server.telephony.twilio import INSTALL_HINT, build_twilio_telephony
+
+    try:
+        return build_twilio_telephony(settings)
+    except ImportError as exc:
+        raise ProviderError(f"BYS_TELEPHONY=twilio: {exc}. Install: {INSTALL_HINT}") from None
+    except ValueError as exc:
+        raise ProviderError(f"BYS_TELEPHONY=twilio: {exc}") from None
+
+
+def _telnyx(settings: Settings, clock: Clock) -> Telephony:
+    from byourside_server.telephony.telnyx import INSTALL_HINT, build_telnyx_telephony
+
+    try:
+        return build_telnyx_telephony(settings)
+    except ImportError as exc:
+        raise ProviderError(f"BYS_TELEPHONY=telnyx: {exc}. Install: {INSTALL_HINT}") from None
+    except ValueError as exc:
+        raise ProviderError(f"BYS_TELEPHONY=telnyx: {exc}") from None
+
+
+TELEPHONY: dict[str, Callable[[Settings, Clock], Telephony]] = {
+    "simulator": _simulator, "sip": _sip, "twilio": _twilio, "telnyx": _telnyx,
+}
 BRAINS: dict[str, Callable[[Settings], Brain]] = {"offline": _offline, "llm": _llm}
 
 
@@ -80,11 +104,40 @@ def build_telephony(settings: Settings, clock: Clock) -> Telephony:
     factory = TELEPHONY.get(settings.telephony)
     if factory is None:
         raise ProviderError(f"Unknown BYS_TELEPHONY '{settings.telephony}'. Known: {', '.join(sorted(TELEPHONY))}.")
-    return factory(settings, clock)
+    telephony = factory(settings, clock)
+    from byourside_server.agent.realtime.providers import realtime_enabled
+
+    return _for_realtime(settings, telephony) if realtime_enabled(settings) else telephony
 
 
 def build_brain(settings: Settings) -> Brain:
     factory = BRAINS.get(settings.effective_brain)
     if factory is None:
         raise ProviderError(f"Unknown BYS_BRAIN '{settings.brain}'. Known: auto, {', '.join(sorted(BRAINS))}.")
-    return factory(settings)
+    from byourside_server.agent.realtime.providers import realtime_enabled
+
+    return _realtime(settings, factory(settings)) if realtime_enabled(settings) else factory(settings)
+
+
+def _realtime(settings: Settings, analyst: Brain) -> Brain:
+    """BYS_REALTIME: a realtime model conducts the calls; the configured brain analyses them afterwards."""
+    from byourside_server.agent.realtime.conversation import RealtimeBrain
+    from byourside_server.agent.realtime.providers import build_realtime_model
+
+    try:
+        model = build_realtime_model(settings)
+    except ValueError as exc:
+        raise ProviderError(str(exc)) from None
+    return RealtimeBrain(model, analyst, retries=settings.realtime_retries)
+
+
+def _for_realtime(settings: Settings, telephony: Telephony) -> Telephony:
+    """An audio carrier whose calls a realtime model conducts (no cascaded voice engine between them)."""
+    from byourside_server.voice.telephony import VoicedTelephony
+
+    if not isinstance(telephony, VoicedTelephony):
+        raise ProviderError(f"BYS_REALTIME={settings.realtime} needs an audio carrier: set BYS_TELEPHONY=sip "
+                            f"(BYS_TELEPHONY={settings.telephony} gives text lines)")
+    from byourside_server.voice.realtime_line import RealtimeTelephony, local_hold_renderer
+
+    return RealtimeTelephony(telephony.carrier, telephony.recordings_dir, local_hold_renderer(settings.voice))

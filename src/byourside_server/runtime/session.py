@@ -14,11 +14,12 @@ import asyncio
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
 import structlog
 
 from byourside_server.agent.base import Brain, ConversationEnd
+from byourside_server.agent.realtime import MediaBrain, RealtimeCall
 from byourside_server.clock import Clock, SystemClock
 from byourside_server.domain import CallStatus, CallTask, EndReason, Turn
 from byourside_server.errors import StoreUnavailable
@@ -27,6 +28,9 @@ from byourside_server.store.calls import CallOutcome, CallRepo
 from byourside_server.store.records import Account, CallRecord
 from byourside_server.telephony.base import CalleeHungUp, DialOutcome, DialRequest, DialResult, Telephony
 from byourside_server.runtime.recording_line import CallTimeUp, RecordingLine
+
+if TYPE_CHECKING:
+    from byourside_server.compliance.service import Compliance
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +56,8 @@ class SessionDeps:
     brain: Brain
     ring_timeout_seconds: float
     recordings: RecordingStore | None = None  # None: the line's local path is stored as it is
+    # Checked just before dialling: the do-not-call list and calling hours (compliance/service.py).
+    gate: Compliance | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,11 @@ class CallSession:
     async def run(self) -> None:
         calls, call_id = self.deps.calls, self.call.id
         try:
+            gate = self.deps.gate
+            if gate is not None and await self._write(
+                "dial_gate", lambda: gate.stop_before_dial(calls, self.call, self.worker_id)
+            ):
+                return  # ended (suppressed) or held until calling hours open; nothing was dialled
             may_dial = await self._write("mark_dialing", lambda: calls.mark_dialing(call_id, self.worker_id))
             # An attempt whose commit reached the database but whose answer was lost makes the
             # retry answer False: the row then shows this worker's own dial start.
@@ -254,7 +265,7 @@ class CallSession:
         failed = False
         try:
             end = await asyncio.wait_for(
-                self._until_canceled(self.deps.brain.converse(task, line)),
+                self._until_canceled(self._conversation(task, line, dialed)),
                 timeout=task.max_duration_seconds + WATCHDOG_GRACE_SECONDS,
             )
             if end is None:
@@ -278,6 +289,7 @@ class CallSession:
             status = CallStatus.FAILED
         else:
             status = CallStatus.VOICEMAIL if end.answered_by == "voicemail" else CallStatus.COMPLETED
+        answered = line.answer_verdict(end.answered_by)
         await live.close()
         await asyncio.wait({in_progress})  # so the call's events stay in order: in_progress before the end
         if not in_progress.cancelled() and in_progress.exception() is not None:
@@ -295,8 +307,26 @@ class CallSession:
                 # Uploaded before the outcome is written; after failed retries, None.
                 recording_path=await keep_recording(self.deps.recordings, call_id, dialed.line.recording_path()),
                 latency=dialed.line.latency_report(),
+                answered_by=answered.kind.value,
+                answered_by_evidence=answered.evidence,
             )
         )
+
+    def _conversation(self, task: CallTask, line: RecordingLine, dialed: DialOutcome) -> Awaitable[ConversationEnd]:
+        """The brain's conversation: on the call's audio for a media brain (a realtime model), else over the Line."""
+        brain = self.deps.brain
+        if isinstance(brain, MediaBrain):
+            from byourside_server.voice.realtime_line import RealtimeLine
+
+            if isinstance(dialed.line, RealtimeLine):
+                async def keep_turns(turns: Sequence[Turn]) -> None:
+                    line.turns[:] = turns
+                    if line.on_turn is not None:
+                        await line.on_turn(tuple(turns))
+
+                call = RealtimeCall(keep_turns, dialed.line.latency, dialed.line.hold_audio)
+                return brain.converse_media(task, dialed.line.channel, call)
+        return brain.converse(task, line)
 
     async def _until_canceled(self, work):  # noqa: ANN001, ANN202
         """Await ``work`` unless a cancel request arrives first (then None)."""

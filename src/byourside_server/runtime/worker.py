@@ -93,6 +93,10 @@ class Worker:
         call = await self.services.calls.claim_next(self.worker_id, settings.lease_seconds)
         if call is None:
             return False
+        if call.id in self.sessions:
+            # Our own call, whose lease lapsed before its session marked it dialling (a slow store):
+            # the claim renewed the lease for that session. A second session would dial it again.
+            return True
         account = await self.services.accounts.get(call.account_id)
         if account is None:  # cannot happen with foreign keys; never dial without an account
             await self.services.calls.release(call.id, self.worker_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,8 @@ KEY_PREFIX = "bys_ak_"
 _ALPHABET = string.ascii_letters + string.digits
 # Last-used times are written at most this often per key, to keep reads cheap.
 _LAST_USED_RESOLUTION_SECONDS = 60
+# Verified keys kept at most (the cache starts over past it).
+_KEY_CACHE_MAX = 10_000
 
 
 class AccountExists(Exception):
@@ -28,6 +31,15 @@ class AccountExists(Exception):
 
 class AccountNotFound(Exception):
     pass
+
+
+class NumberTaken(Exception):
+    """The number is another account's caller ID (a real number belongs to one account only)."""
+
+
+# The simulator's fictional caller IDs (+1 NXX 555-01XX): no carrier can own them, so any sandbox
+# account may hold one; every other number belongs to one account only.
+FICTIONAL_NUMBER = re.compile(r"\+1\d{3}55501\d{2}")
 
 
 def hash_key(secret: str) -> str:
@@ -51,9 +63,17 @@ class Limits:
 
 
 class AccountRepo:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, key_cache_seconds: float = 0.0) -> None:
         self.db = db
         self.clock = clock
+        # Keys verified in the last ``key_cache_seconds`` (by SHA-256 of the secret), so a busy client
+        # costs no store read per request. A change made through this repo (revoke, limits, default
+        # caller ID) forgets them at once; one made by another process is seen within the period.
+        self.key_cache_seconds = key_cache_seconds
+        self._verified: dict[str, tuple[float, Account, ApiKeyRecord]] = {}
+
+    def forget_verified_keys(self) -> None:
+        self._verified.clear()
 
     async def create(self, name: str, limits: Limits) -> Account:
         row = {
@@ -95,6 +115,7 @@ class AccountRepo:
             return (await conn.execute(select(func.count()).select_from(t.accounts))).scalar_one()
 
     async def set_limits(self, account_id: str, **limits: int) -> None:
+        self.forget_verified_keys()
         async with self.db.write() as conn:
             await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(**limits))
 
@@ -135,6 +156,7 @@ class AccountRepo:
         if "..." in key_ref:
             prefix, _, last4 = key_ref.partition("...")
             match = match | and_(c.prefix == prefix, c.last4 == last4)
+        self.forget_verified_keys()
         async with self.db.write() as conn:
             ids = (await conn.execute(select(c.id).where(and_(c.account_id == account_id, match)))).scalars().all()
             if len(ids) != 1:
@@ -149,12 +171,15 @@ class AccountRepo:
         if not secret.startswith(KEY_PREFIX):
             return None
         digest = hash_key(secret)
+        cached = self._verified.get(digest)
+        if cached is not None and self.clock.monotonic() < cached[0]:
+            return cached[1], cached[2]
         query = (
             select(t.api_keys, *[c.label(f"acct_{c.name}") for c in t.accounts.c])
             .join(t.accounts, t.accounts.c.id == t.api_keys.c.account_id)
             .where(t.api_keys.c.key_hash == digest)
         )
-        async with self.db.read() as conn:
+        async with self.db.query() as conn:
             row = (await conn.execute(query)).mappings().first()
         if row is None or row["revoked_at"] is not None:
             return None
@@ -164,30 +189,44 @@ class AccountRepo:
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > _LAST_USED_RESOLUTION_SECONDS:
             async with self.db.write() as conn:
                 await conn.execute(update(t.api_keys).where(t.api_keys.c.id == key.id).values(last_used_at=now))
+            key = replace(key, last_used_at=now)
+        if self.key_cache_seconds > 0:
+            if len(self._verified) >= _KEY_CACHE_MAX:
+                self._verified.clear()
+            self._verified[digest] = (self.clock.monotonic() + self.key_cache_seconds, account, key)
         return account, key
 
     # Owned numbers (caller IDs)
 
-    async def add_number(self, account_id: str, e164: str, *, make_default: bool = False) -> None:
-        async with self.db.write() as conn:
-            exists = (
-                await conn.execute(
-                    select(t.phone_numbers.c.id).where(
-                        and_(t.phone_numbers.c.account_id == account_id, t.phone_numbers.c.e164 == e164)
+    async def add_number(self, account_id: str, e164: str, *, make_default: bool = False) -> bool:
+        """Add a caller ID (True), or find it already there (False); NumberTaken if another account has it."""
+        sandbox = FICTIONAL_NUMBER.fullmatch(e164) is not None
+        n = t.phone_numbers.c
+        try:
+            async with self.db.write() as conn:
+                holders = (await conn.execute(select(n.account_id).where(n.e164 == e164))).scalars().all()
+                if not sandbox and any(holder != account_id for holder in holders):
+                    raise NumberTaken(e164)
+                added = account_id not in holders
+                if added:
+                    await conn.execute(
+                        insert(t.phone_numbers).values(
+                            id=str(uuid.uuid4()), account_id=account_id, e164=e164, created_at=self.clock.now(),
+                            sandbox=sandbox,
+                        )
                     )
-                )
-            ).first()
-            if not exists:
-                await conn.execute(
-                    insert(t.phone_numbers).values(
-                        id=str(uuid.uuid4()), account_id=account_id, e164=e164, created_at=self.clock.now()
-                    )
-                )
-            has_default = (
-                await conn.execute(select(t.accounts.c.default_caller_id).where(t.accounts.c.id == account_id))
-            ).scalar_one()
-            if make_default or has_default is None:
-                await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(default_caller_id=e164))
+                await self._default_if_needed(conn, account_id, e164, make_default)
+        except IntegrityError as exc:  # another account added it at the same moment
+            raise NumberTaken(e164) from exc
+        return added
+
+    @staticmethod
+    async def _default_if_needed(conn, account_id: str, e164: str, make_default: bool) -> None:  # noqa: ANN001
+        has_default = (
+            await conn.execute(select(t.accounts.c.default_caller_id).where(t.accounts.c.id == account_id))
+        ).scalar_one()
+        if make_default or has_default is None:
+            await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(default_caller_id=e164))
 
     async def list_numbers(self, account_id: str) -> list[str]:
         async with self.db.read() as conn:
@@ -203,6 +242,7 @@ class AccountRepo:
             return False
         async with self.db.write() as conn:
             await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(default_caller_id=e164))
+        self.forget_verified_keys()
         return True
 
     async def owns_number(self, account_id: str, e164: str) -> bool:

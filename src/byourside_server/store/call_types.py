@@ -4,6 +4,7 @@ the result of creating it, a finished call's outcome, and the /metrics snapshot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from byourside_server.domain import CallStatus, FieldSpec, Turn
@@ -24,6 +25,11 @@ class NewCall:
     max_duration_seconds: int
     metadata: Mapping[str, str]
     voicemail_message: str | None = None
+    # Responsible calling (compliance/): claimable from ``not_before`` (None: at once), and why it waits.
+    scheduled_at: datetime | None = None
+    not_before: datetime | None = None
+    hold_reason: str | None = None
+    retry: Mapping[str, Any] | None = None  # the retry policy as the call shows it (compliance/retry.py)
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,5 @@ class CallOutcome:
     recording_path: str | None = None
     evidence: Mapping[str, Any] | None = None
     latency: Any = None
+    answered_by: str | None = None  # an AnsweredBy (domain.py); None when the call was never answered
+    answered_by_evidence: Mapping[str, Any] | None = None

@@ -15,19 +15,21 @@ from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import structlog
-from sqlalchemy import and_, func, insert, null, or_, select, update
+from sqlalchemy import and_, func, insert, null, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byourside_server.clock import Clock
 from byourside_server.domain import ACTIVE_STATUSES, CallStatus, EndReason, Turn
-from byourside_server.errors import CallNotActive, NotFound, StoreUnavailable
+from byourside_server.errors import CallerIdNotOwned, CallNotActive, NotFound, StoreUnavailable, Unauthorized
 from byourside_server.guardrails.text import possible_id, scrub
 from byourside_server.store import schema as t
 from byourside_server.store.call_types import CallMetrics, CallOutcome, Created, NewCall
+from byourside_server.store.compliance import claimable, may_start
 from byourside_server.store.cursors import decode_cursor, encode_cursor
 from byourside_server.store.database import Database
 from byourside_server.store.limits import check_limits, idempotent_replay
 from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, notify
+from byourside_server.store.usage import record_ended
 from byourside_server.store.records import Account, CallRecord, call_from_row
 
 __all__ = ["CallMetrics", "CallOutcome", "CallRepo", "Created", "NewCall", "TransitionHook"]
@@ -58,24 +60,39 @@ class CallRepo:
         idempotency_key: str | None,
         request_hash: str | None,
         respond: Callable[[CallRecord], Mapping[str, Any]],
+        key_id: str | None = None,
     ) -> Created:
+        """Queue ``new`` for ``account``: one transaction, one round trip for the checks before the limits.
+
+        That first statement locks the account row (on PostgreSQL, where this serialises creations
+        per account; SQLite's write lock does the same) so limit checks neither race nor use stale
+        values, and in the same read checks that the account owns the caller ID (else
+        ``CallerIdNotOwned``) and that the key ``key_id`` is not revoked (else ``Unauthorized``:
+        a key verified from a cache never places a call after its revocation has committed).
+        """
         now = self.clock.now()
+        a, n, k = t.accounts.c, t.phone_numbers.c, t.api_keys.c
+        owns = select(n.id).where(and_(n.account_id == a.id, n.e164 == new.from_number)).exists()
+        live_key = select(k.id).where(and_(k.id == key_id, k.revoked_at.is_(None))).exists() if key_id else true()
         async with self.db.write() as conn:
-            # Read the limits inside the transaction (locking the row on PostgreSQL, where this
-            # serialises creations per account) so limit checks neither race nor use stale values.
-            a = t.accounts.c
             limits = (
                 await conn.execute(
-                    select(a.calls_per_minute, a.max_concurrent_calls, a.monthly_minutes)
+                    select(a.calls_per_minute, a.max_concurrent_calls, a.monthly_minutes,
+                           owns.label("owns_caller_id"), live_key.label("key_live"))
                     .where(a.id == account.id)
-                    .with_for_update()
+                    .with_for_update(of=t.accounts)
                 )
             ).one()
+            if not limits.key_live:
+                raise Unauthorized()
+            if not limits.owns_caller_id:
+                raise CallerIdNotOwned()
             if idempotency_key is not None:
                 replay = await idempotent_replay(conn, account.id, idempotency_key, request_hash, now)
                 if replay is not None:
                     return Created(call=None, response=replay, replayed=True)
-            max_duration = await check_limits(conn, account.id, limits, new.max_duration_seconds, now)
+            max_duration = await check_limits(conn, account.id, limits, new.max_duration_seconds, now,
+                                              waiting=new.not_before is not None and new.not_before > now)
             row = {
                 "id": str(uuid.uuid4()),
                 "account_id": account.id,
@@ -93,6 +110,11 @@ class CallRepo:
                 "metadata": dict(new.metadata),
                 "voicemail_message": new.voicemail_message,
                 "created_at": now,
+                "scheduled_at": new.scheduled_at,
+                "not_before": new.not_before,
+                "hold_reason": new.hold_reason,
+                "retry": dict(new.retry) if new.retry is not None else None,
+                "attempt": 1,
             }
             await conn.execute(insert(t.calls).values(**row))
             await notify(conn, CALL_QUEUED)
@@ -114,7 +136,7 @@ class CallRepo:
     async def get(self, account_id: str, call_id: str) -> CallRecord:
         if not possible_id(call_id):
             raise NotFound()
-        async with self.db.read() as conn:
+        async with self.db.query() as conn:
             row = (
                 await conn.execute(select(t.calls).where(and_(t.calls.c.id == call_id, t.calls.c.account_id == account_id)))
             ).mappings().first()
@@ -129,8 +151,11 @@ class CallRepo:
         async with self.db.read() as conn:
             active = (await conn.execute(
                 select(c.status, func.count()).where(c.status.in_(_ACTIVE)).group_by(c.status))).all()
+            # Grouped by an expression, not the column: SQLite would otherwise walk the status index
+            # (every call ever) to group, instead of the ended_at range of the window.
+            ended_status = c.status.concat("")
             ended = (await conn.execute(
-                select(c.status, func.count()).where(c.ended_at >= since).group_by(c.status))).all()
+                select(ended_status, func.count()).where(c.ended_at >= since).group_by(ended_status))).all()
             latencies = (await conn.execute(
                 select(c.latency).where(and_(c.ended_at >= since, c.latency.is_not(None)))
                 .order_by(c.ended_at.desc()).limit(max_latency_calls))).scalars().all()
@@ -154,7 +179,7 @@ class CallRepo:
             when, last_id = decode_cursor(cursor)
             query = query.where(or_(c.created_at < when, and_(c.created_at == when, c.id < last_id)))
         query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
-        async with self.db.read() as conn:
+        async with self.db.query() as conn:
             rows = (await conn.execute(query)).mappings().all()
         calls = [call_from_row(r) for r in rows[:limit]]
         next_cursor = encode_cursor(calls[-1]) if len(rows) > limit else None
@@ -200,15 +225,19 @@ class CallRepo:
         now = self.clock.now()
         c = t.calls.c
         pick = (
-            select(c.id)
-            .where(and_(c.status == CallStatus.QUEUED.value, or_(c.lease_expires_at.is_(None), c.lease_expires_at < now)))
+            select(c.id, c.account_id, c.not_before)
+            .where(and_(c.status == CallStatus.QUEUED.value, or_(c.lease_expires_at.is_(None), c.lease_expires_at < now),
+                        claimable(now)))
             .order_by(c.created_at)
             .limit(1)
             .with_for_update(skip_locked=True)
         )
         async with self.db.write() as conn:
-            call_id = (await conn.execute(pick)).scalar_one_or_none()
-            if call_id is None:
+            picked = (await conn.execute(pick)).first()
+            if picked is None:
+                return None
+            call_id = picked.id
+            if picked.not_before is not None and not await may_start(conn, picked.id, picked.account_id, now):
                 return None
             row = (
                 await conn.execute(
@@ -257,6 +286,9 @@ class CallRepo:
             "recording_path": outcome.recording_path,
             "evidence": scrub(dict(outcome.evidence)) if outcome.evidence is not None else None,
             "latency": scrub(outcome.latency) if outcome.latency is not None else null(),  # SQL NULL, not JSON null
+            "answered_by": outcome.answered_by,
+            "answered_by_evidence": scrub(dict(outcome.answered_by_evidence))
+            if outcome.answered_by_evidence is not None else null(),
             "ended_at": self.clock.now(),
             "lease_owner": None,
             "lease_expires_at": None,
@@ -373,7 +405,8 @@ class CallRepo:
         """Move a call forward if it is still in one of ``from_statuses``; write its event in the same transaction.
 
         The transition hook (the webhook outbox) runs in the same transaction too, with the
-        call as this UPDATE left it, so whatever it writes commits or rolls back with the change.
+        call as this UPDATE left it, so whatever it writes commits or rolls back with the change;
+        so does the usage total of a call that ends (store/usage.py).
         """
         c = t.calls.c
         row = (
@@ -397,6 +430,9 @@ class CallRepo:
                 created_at=now,
             )
         )
+        call = call_from_row(row)
+        if new_status.terminal:  # the usage totals move with the status that ends the call
+            await record_ended(conn, call)
         if self._on_transition is not None:
-            await self._on_transition(conn, call_from_row(row), new_status, now)
+            await self._on_transition(conn, call, new_status, now)
         return True

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
 import structlog
 from sqlalchemy import event, inspect, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -27,7 +28,7 @@ log = structlog.get_logger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest Alembic revision; a test checks it matches migrations/versions. Lets start-up
 # skip importing Alembic when the schema is already current.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0011"
 _OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError)
 # PostgreSQL SQLSTATEs that mean "the store cannot serve now", not "this request is wrong":
 # class 08 (connection exceptions), class 57 (statement timeout or cancel, shutdown, starting up),
@@ -54,6 +55,10 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
         self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
+        # No BEGIN: SQLite's module runs each statement in its own implicit transaction; PostgreSQL
+        # in autocommit sends the statement alone.
+        self._query_engine = (engine.execution_options(sqlite_begin=None) if self.is_sqlite
+                              else engine.execution_options(isolation_level="AUTOCOMMIT"))
         # SQLite has one writer at a time. Writers of this process queue here, in order, instead of
         # spinning in SQLite's busy handler (sleep-and-retry with growing back-off), which under load
         # gave multi-second tails; other processes still wait on the busy timeout.
@@ -77,6 +82,26 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self._transaction(self.engine) as conn:
             yield conn
+
+    @asynccontextmanager
+    async def query(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for ONE read statement, sent without BEGIN and COMMIT around it.
+
+        A single statement sees one consistent snapshot on both stores by itself, so the
+        transaction ``read()`` opens only adds round trips (BEGIN and COMMIT, each a wake-up of
+        the database process or of aiosqlite's thread): the hot reads (a call, a key) use this.
+        Use ``read()`` for several statements that must agree with each other.
+        """
+        try:
+            async with self._query_engine.connect() as conn:
+                yield conn
+        except StoreUnavailable:
+            raise
+        except BaseException as exc:
+            if _is_outage(exc):
+                log.warning("store_unavailable", error=type(exc).__name__)
+                raise StoreUnavailable() from exc
+            raise
 
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
@@ -159,16 +184,47 @@ def open_database(url: str, *, connect_timeout_seconds: float = 5.0, statement_t
             pool_size=10,
             max_overflow=10,
             pool_timeout=connect_timeout_seconds,
-            pool_pre_ping=True,
             connect_args={
                 "timeout": connect_timeout_seconds,
                 "command_timeout": statement_timeout_seconds + _CLIENT_TIMEOUT_MARGIN_SECONDS,
                 "server_settings": {"statement_timeout": str(round(statement_timeout_seconds * 1000))},
             },
         )
+        _install_idle_ping(engine)
     else:
         raise ValueError("BYS_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
     return Database(engine)
+
+
+# A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
+_PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _install_idle_ping(engine: AsyncEngine) -> None:
+    """Ping a pooled PostgreSQL connection before use only when it sat idle for a while.
+
+    ``pool_pre_ping`` pings on every checkout, which for asyncpg is three round trips (BEGIN, a
+    query, ROLLBACK) before each transaction. A connection given back less than a second ago
+    was just working; one idle longer (across a database restart, say) is checked, and a dead
+    one is replaced before the request uses it (``DisconnectionError``: the pool retries with a
+    new connection). A connection that dies while busy fails its transaction as an outage
+    (``StoreUnavailable``), as it would with pre-ping, and the pool is invalidated.
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_conn, record) -> None:  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy) -> None:  # noqa: ANN001
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < _PING_AFTER_IDLE_SECONDS:
+            return  # new, or just given back
+        try:
+            dbapi_conn.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means: do not use this connection
+            raise DisconnectionError() from exc
 
 
 def _create_private_sqlite_file(path: Path) -> None:
@@ -201,4 +257,5 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:  # None: Database.query(), one statement in SQLite's own implicit transaction
+            conn.exec_driver_sql(f"BEGIN {mode}")

@@ -71,6 +71,18 @@ class CallRecord:
     lease_owner: str | None
     lease_expires_at: datetime | None
     cancel_requested_at: datetime | None
+    answered_by: str | None = None  # (ext) an AnsweredBy (domain.py)
+    answered_by_evidence: Mapping[str, Any] | None = None
+    # Responsible calling (compliance/); defaults for records built before these existed.
+    scheduled_at: datetime | None = None
+    not_before: datetime | None = None  # a queued call is not claimed before this
+    hold_reason: str | None = None
+    opt_out: bool | None = None
+    retry: Mapping[str, Any] | None = None
+    attempt: int | None = None
+    attempt_of: str | None = None
+    attempts: tuple[str, ...] | None = None
+    batch_id: str | None = None
 
 
 def call_from_row(row: Mapping[str, Any]) -> CallRecord:
@@ -110,6 +122,17 @@ def call_from_row(row: Mapping[str, Any]) -> CallRecord:
         lease_owner=row["lease_owner"],
         lease_expires_at=row["lease_expires_at"],
         cancel_requested_at=row["cancel_requested_at"],
+        answered_by=row.get("answered_by"),
+        answered_by_evidence=row.get("answered_by_evidence"),
+        scheduled_at=row.get("scheduled_at"),
+        not_before=row.get("not_before"),
+        hold_reason=row.get("hold_reason"),
+        opt_out=row.get("opt_out"),
+        retry=row.get("retry"),
+        attempt=row.get("attempt"),
+        attempt_of=row.get("attempt_of"),
+        attempts=tuple(row["attempts"]) if row.get("attempts") is not None else None,
+        batch_id=row.get("batch_id"),
     )
 
 

@@ -18,6 +18,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 
 
@@ -78,7 +80,12 @@ phone_numbers = Table(
     Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
     Column("e164", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The simulator's fictional caller IDs (+1 NXX 555-01XX), which any sandbox account may hold.
+    Column("sandbox", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("account_id", "e164", name="uq_phone_numbers_account_e164"),
+    # Every other number belongs to one account only.
+    Index("uq_phone_numbers_e164_owned", "e164", unique=True, sqlite_where=text("sandbox = false"),
+          postgresql_where=text("sandbox = false")),
 )
 
 calls = Table(
@@ -105,6 +112,8 @@ calls = Table(
     Column("evidence", JSON),  # field name -> {quote, turnIndex} backing each extracted value
     Column("voicemail_message", Text),  # what to leave when a voicemail answers (None: hang up)
     Column("latency", JSON),  # per-turn voice latency figures (audio lines)
+    Column("answered_by", String(16)),  # human, machine, ivr or unknown (None: never answered)
+    Column("answered_by_evidence", JSON),  # what says so: its source and that judge's figures
     Column("end_reason", String(64)),
     Column("objective_met", Boolean),
     Column("duration_seconds", Integer),
@@ -115,10 +124,25 @@ calls = Table(
     Column("lease_owner", String(64)),
     Column("lease_expires_at", UTCDateTime),
     Column("cancel_requested_at", UTCDateTime),
+    # Responsible calling (compliance/): a queued call is claimable from ``not_before`` (its
+    # ``scheduledAt``, or when calling hours open), ``hold_reason`` says why it waits.
+    Column("scheduled_at", UTCDateTime),
+    Column("not_before", UTCDateTime),
+    Column("hold_reason", String(32)),
+    Column("opt_out", Boolean),  # the callee asked not to be called again
+    Column("retry", JSON),  # the request's retry policy, copied onto every attempt
+    Column("attempt", Integer),  # 1 for the first call; None on calls placed before retries existed
+    Column("attempt_of", String(36)),  # the first call of the chain (None on the first)
+    Column("attempts", JSON),  # on the first call: every attempt's id, in order
+    Column("batch_id", String(36)),  # the batch it was placed in (POST /v1/agent/batches)
     Index("ix_calls_account_created", "account_id", "created_at"),
     Index("ix_calls_status_created", "status", "created_at"),
     Index("ix_calls_account_status", "account_id", "status"),  # active-call counts per account
     Index("ix_calls_ended_at", "ended_at"),  # /metrics: calls that ended in its window
+    Index("ix_calls_batch_status", "batch_id", "status"),  # a batch's progress, and whether it has finished
+    # The claim's count of an account's calls on the line (store/compliance.py): claimed queued calls by lease.
+    Index("ix_calls_account_status_lease", "account_id", "status", "lease_expires_at"),
+    Index("ix_calls_account_status_created", "account_id", "status", "created_at"),  # list ?status= newest first
 )
 
 idempotency_keys = Table(
@@ -224,4 +248,68 @@ dashboard_sign_in_failures = Table(
     Column("subject", String(100), nullable=False),
     Column("failed_at", UTCDateTime, nullable=False),
     Index("ix_dashboard_sign_in_failures_subject", "subject", "failed_at"),
+)
+
+
+# The do-not-call list, per account: a number here is never dialled for that account.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("e164", String(20), primary_key=True),
+    Column("source", String(16), nullable=False),  # api | cli | csv | opt_out
+    Column("call_id", String(36)),  # the call in which the callee opted out
+    Column("note", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# An account's calling hours in the callee's local time; no row: the defaults (settings).
+calling_hours = Table(
+    "calling_hours",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("start_minute", Integer, nullable=False),  # minutes after local midnight
+    Column("end_minute", Integer, nullable=False),
+    Column("days", String(32), nullable=False),  # "mon,tue,wed,thu,fri,sat,sun"
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# Usage as running totals (store/usage.py), written in the transaction that ends a call.
+# Month and day are UTC, of the call's creation (the minute cap counts a call in the month it
+# was placed). The minute cap reads one ``usage_months`` row; ``GET /v1/agent/usage`` reads days.
+usage_months = Table(
+    "usage_months",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),  # "2026-12"
+    Column("calls", Integer, nullable=False),  # calls that ended
+    Column("seconds", Integer, nullable=False),  # their answered seconds (durationSeconds)
+)
+
+usage_days = Table(
+    "usage_days",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),  # "2026-12-01"
+    Column("status", String(16), primary_key=True),  # the final status
+    Column("calls", Integer, nullable=False),
+    Column("seconds", Integer, nullable=False),
+)
+
+# A batch of calls placed together (POST /v1/agent/batches): its calls carry ``batch_id``.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # running | finished | canceled
+    Column("total", Integer, nullable=False),  # calls created
+    Column("rejected", Integer, nullable=False),  # rows refused when it was created
+    Column("webhook_url", Text),  # where batch.finished is sent
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("canceled_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Index("ix_batches_account_created", "account_id", "created_at"),
 )

@@ -17,8 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from byourside_server.domain import AnswerVerdict
+
 if TYPE_CHECKING:
     from byourside_server.telephony.media import MediaChannel
+    from byourside_server.telephony.routes import CarrierRoutes
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,11 @@ class Line(ABC):
         or a text line). A hint for the brain beside the transcript (voice/amd.py)."""
         return None
 
+    def answered_by(self) -> AnswerVerdict | None:
+        """Who answered, as the line knows it: the carrier's answering-machine detection, the cadence of
+        the answer (voice/amd.py) or the simulator's scenario; None when the line has no verdict."""
+        return None
+
 
 class Telephony(ABC):
     """A way to place outbound calls."""
@@ -192,3 +200,7 @@ class Telephony(ABC):
 
     async def aclose(self) -> None:
         """Release provider resources (sockets, threads)."""
+
+    def carrier_routes(self) -> "CarrierRoutes | None":
+        """HTTP/WebSocket routes the carrier calls us back on (telephony/routes.py); None: it needs none."""
+        return None

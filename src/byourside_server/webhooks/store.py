@@ -24,7 +24,8 @@ from byourside_server.guardrails.text import possible_id
 from byourside_server.store import schema as t
 from byourside_server.store.accounts import new_webhook_secret
 from byourside_server.store.database import Database
-from byourside_server.webhooks.events import DELIVERED, FAILED, GONE, PENDING
+from byourside_server.store.notify import notify
+from byourside_server.webhooks.events import DELIVERED, FAILED, GONE, PENDING, WEBHOOK_DUE
 from byourside_server.webhooks.sender import GONE as GONE_OUTCOME
 from byourside_server.webhooks.sender import AttemptResult
 from byourside_server.webhooks.signing import signing_secrets
@@ -222,6 +223,27 @@ class WebhookRepo:
         for a in attempts:
             by_delivery.setdefault(a["delivery_id"], []).append(_attempt_json(a))
         return [_delivery_json(r, by_delivery.get(r["id"], [])) for r in deliveries]
+
+    async def deliver_again(self, account_id: str, delivery_id: str) -> bool:
+        """Queue one more attempt of a finished delivery (delivered, failed or gone) of this account,
+        due now; the delivery loop makes it and records it like any other. False when there is no
+        such delivery, or it is still pending (its next attempt is already scheduled)."""
+        if not possible_id(delivery_id):
+            return False
+        d = t.webhook_deliveries.c
+        async with self.db.write() as conn:
+            updated = (
+                await conn.execute(
+                    update(t.webhook_deliveries)
+                    .where(and_(d.id == delivery_id, d.account_id == account_id, d.status != PENDING))
+                    .values(status=PENDING, next_attempt_at=self.clock.now(), finished_at=None,
+                            lease_owner=None, lease_expires_at=None)
+                    .returning(d.id)
+                )
+            ).first()
+            if updated is not None:
+                await notify(conn, WEBHOOK_DUE)
+        return updated is not None
 
     # Signing secrets
 

@@ -10,7 +10,6 @@ The resolver used for both checks is ``app.state.webhook_resolver`` when set
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import structlog
@@ -20,12 +19,10 @@ from byourside_server.api.common import authenticate, read_body, services_of
 from byourside_server.api.openapi import ERROR_RESPONSES
 from byourside_server.api.requests import MAX_URL, parse_body
 from byourside_server.errors import InvalidRequest
-from byourside_server.guardrails.webhook_urls import check_webhook_url, system_resolver
-from byourside_server.placement import check_sendable_url
+from byourside_server.guardrails.webhook_urls import system_resolver
 from byourside_server.services import Services
-from byourside_server.webhooks.delivery import build_sender, signed_headers
-from byourside_server.webhooks.events import PING, build_payload, new_event_id
 from byourside_server.webhooks.store import WebhookRepo
+from byourside_server.webhooks.test_event import send_test_event
 
 log = structlog.get_logger(__name__)
 
@@ -48,23 +45,12 @@ async def list_call_webhooks(call_id: str, request: Request) -> dict[str, Any]:
 async def test_webhook(request: Request) -> dict[str, Any]:
     account, _ = await authenticate(request)
     services = services_of(request)
-    settings = services.settings
     body = parse_body(await read_body(request))
     url = body.get("url")
     if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL:
         raise InvalidRequest(f"'url' must be a string of 1-{MAX_URL} characters.")
-    check_sendable_url(url)
     resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
-    await check_webhook_url(
-        url, allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private, resolver=resolver
-    )
-    event_id = new_event_id()
-    payload = build_payload(PING, event_id, services.clock.now()).encode()
-    headers = signed_headers(PING, event_id, payload, await _repo(services).secrets(account.id), time.time())
-    sender = build_sender(settings, resolver=resolver)
-    try:
-        result = await sender.send(url, payload, headers)
-    finally:
-        await sender.aclose()
-    log.info("webhook_test", account_id=account.id, outcome=result.outcome, http_status=result.http_status)
-    return {"eventId": event_id, "event": PING, "delivered": result.delivered, "attempt": result.to_json()}
+    sent = await send_test_event(services, account.id, url, resolver)
+    attempt = sent["attempt"]
+    log.info("webhook_test", account_id=account.id, outcome=attempt["outcome"], http_status=attempt["httpStatus"])
+    return sent

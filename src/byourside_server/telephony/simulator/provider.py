@@ -15,6 +15,7 @@ import inspect
 import structlog
 
 from byourside_server.clock import Clock
+from byourside_server.domain import AnsweredBy, AnswerVerdict
 from byourside_server.telephony.base import (
     Beep, CalleeHungUp, DialOutcome, DialRequest, DialResult, HangUp, Line, LineEvent, Silence, Speech, Spoken,
     Telephony,
@@ -25,6 +26,9 @@ from byourside_server.telephony.simulator.script import Action, Flush, Hang, Res
 
 log = structlog.get_logger(__name__)
 
+# Who answers, by scenario kind: a call screener is an automated assistant, as a voicemail is.
+ANSWERED_BY = {"persona": AnsweredBy.HUMAN, "voicemail": AnsweredBy.MACHINE, "screening": AnsweredBy.MACHINE,
+               "ivr": AnsweredBy.IVR, "silent": AnsweredBy.UNKNOWN}
 WORDS_PER_SECOND = 2.7
 TONE_MS = 500
 DIGIT_MS = 250  # one DTMF tone and the gap after it
@@ -47,8 +51,10 @@ def _end(event: LineEvent) -> int:
 class SimulatedLine(Line):
     """An answered simulated call: the caller's side of a conversation with a responder."""
 
-    def __init__(self, responder: Responder, clock: Clock, time_scale: float = 1.0) -> None:
+    def __init__(self, responder: Responder, clock: Clock, time_scale: float = 1.0,
+                 answered: AnswerVerdict | None = None) -> None:
         self._responder = responder
+        self._answered = answered  # who the scenario put on the line
         self._clock = clock
         self._scale = time_scale
         self._now = 0
@@ -135,6 +141,9 @@ class SimulatedLine(Line):
         self._quiet_since = self._now
         self._schedule(self._responder.on_digits(digits), self._now)
 
+    def answered_by(self) -> AnswerVerdict | None:
+        return self._answered
+
     async def hangup(self) -> None:
         self._close(self._now)
 
@@ -175,4 +184,6 @@ class SimulatorTelephony(Telephony):
         await self._ring(scenario.ring_seconds)
         if kind == "decline":
             return DialOutcome(DialResult.DECLINED, reason="callee_declined")
-        return DialOutcome(DialResult.ANSWERED, line=SimulatedLine(responder_for(scenario, self._persona_factory), self._clock, self._scale))
+        answered = AnswerVerdict(ANSWERED_BY.get(kind, AnsweredBy.UNKNOWN), {"source": "simulator", "scenario": kind})
+        return DialOutcome(DialResult.ANSWERED, line=SimulatedLine(responder_for(scenario, self._persona_factory),
+                                                                   self._clock, self._scale, answered))
