@@ -159,3 +159,18 @@ def configure_logging(level: str = "info", json: bool = False, stream: TextIO | 
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+
+
+def _safe_defaults() -> None:
+    """Until ``configure_logging`` runs, structlog's own default renders exceptions with rich,
+    frame locals included (numbers, transcripts). Replace it with the same scrubbed plain form."""
+    if not structlog.is_configured():
+        structlog.configure(processors=[
+            structlog.processors.add_log_level,
+            _RenderException(False),
+            _scrub_values,
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=plain_exception_formatter),
+        ])
+
+
+_safe_defaults()

@@ -62,6 +62,7 @@ EXCEPTION_SITES = {
     "unhandled_error", "session_error", "upkeep_error", "dial_error", "brain_error", "analysis_error",
     "webhook_delivery_error", "mcp_tool_failed", "rtp_frame_listener_failed", "sip_sim_action_failed",
     "sip_sim_call_failed", "call_reap_failed", "stt_failed", "voice_frame_handler_failed", "voice_barge_in_stt_failed",
+    "realtime_relay_failed",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "byourside_server"
 
@@ -258,7 +259,7 @@ async def _provoke_mcp_site(key: str) -> None:
         destination, objective = NUMBER_DIAL, OBJECTIVE  # noqa: F841
         raise ValueError("the SDK returned something unexpected")
 
-    _, error = await mcp_tools._run(place_call_through_sdk)
+    _, error = await mcp_tools._run(None, place_call_through_sdk)
     assert error is not None and error.isError
 
 
@@ -306,6 +307,7 @@ MEDIA_SITES = [
     ("byourside_server.voice.listening", "stt_failed", {}),
     ("byourside_server.voice.engine", "voice_frame_handler_failed", {"call_id": "call-1"}),
     ("byourside_server.voice.engine", "voice_barge_in_stt_failed", {"call_id": "call-1"}),
+    ("byourside_server.voice.realtime_line", "realtime_relay_failed", {"call_id": "call-1"}),
 ]
 
 

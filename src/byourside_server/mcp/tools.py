@@ -74,7 +74,7 @@ def _from_sdk_error(exc: byourside.ByoursideError, base_url: str | None = None) 
     return error_result(exc.code or "error", message, exc.status)
 
 
-async def _run(client: byourside.Client, fn: Callable[[], Any]) -> tuple[Any, CallToolResult | None]:
+async def _run(client: byourside.Client | None, fn: Callable[[], Any]) -> tuple[Any, CallToolResult | None]:
     """Run one blocking SDK call on ``client`` in a thread; map failures to a tool error result."""
     try:
         return await anyio.to_thread.run_sync(fn), None
