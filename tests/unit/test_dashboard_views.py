@@ -96,4 +96,4 @@ def test_the_call_page_renders_turn_times_interruptions_and_evidence_as_text():
     assert "interrupted" in turns[2][2] and "interrupted" not in turns[1][2]
     assert '<mark title="evidence for price" data-field="price">&lt;b&gt;85&lt;/b&gt; dollars</mark>' in turns[1][2]
     assert '<span class="at">1:01</span>' in turns[2][2]
-    assert '<a href="#turn-1">' in html and "<b>" not in html
+    assert '<a href="#turn-1" data-evidence=' in html and "<b>" not in html

@@ -59,7 +59,7 @@ def rows_from_json(body: Mapping[str, Any]) -> BatchRows:
     if unknown:
         raise InvalidRequest("A batch takes 'defaults', 'calls' (or 'csv'), 'webhookUrl' and 'metadata'; not "
                              + ", ".join(sorted(repr(k) for k in unknown)) + ".")
-    defaults = body.get("defaults") or {}
+    defaults = body.get("defaults", {})
     if not isinstance(defaults, dict):
         raise InvalidRequest("'defaults' must be an object of call request keys (objective, context, fields ...).")
     if ("calls" in body) == ("csv" in body):
@@ -74,10 +74,10 @@ def rows_from_json(body: Mapping[str, Any]) -> BatchRows:
             raise InvalidRequest("'calls' must be a list of objects, one per call ({\"to\": ..., ...}).")
     if not rows or len(rows) > MAX_ROWS:
         raise InvalidRequest(f"A batch needs 1 to {MAX_ROWS} calls.")
-    webhook_url = body.get("webhookUrl")
-    if webhook_url is not None and not isinstance(webhook_url, str):
+    webhook_url = body.get("webhookUrl", "")
+    if not isinstance(webhook_url, str):
         raise InvalidRequest("'webhookUrl' (where batch.finished is sent) must be a string.")
-    metadata = body.get("metadata") or {}
+    metadata = body.get("metadata", {})
     if not isinstance(metadata, dict) or len(metadata) > 20 or not all(
             isinstance(k, str) and 0 < len(k) <= 40 and isinstance(v, str) and len(v) <= 500
             for k, v in metadata.items()):

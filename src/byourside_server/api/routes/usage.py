@@ -31,7 +31,7 @@ _DAY_PARAMETERS = [
 
 
 def _day(raw: str | None, name: str, default: date) -> date:
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         if len(raw) != 10:
