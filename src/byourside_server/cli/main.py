@@ -47,6 +47,17 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return run_stdio()
 
 
+def limit_value(text: str) -> int:
+    """An account limit: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; a limit is 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="byourside", description="Give any AI agent a phone.")
     parser.add_argument("--version", action="version", version=f"byourside {__version__}")
@@ -70,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_parser("list")
     lim = a.add_parser("limits", help="show or change an account's limits")
     lim.add_argument("name")
-    lim.add_argument("--calls-per-minute", type=int)
-    lim.add_argument("--max-concurrent", type=int)
-    lim.add_argument("--monthly-minutes", type=int)
+    lim.add_argument("--calls-per-minute", type=limit_value)
+    lim.add_argument("--max-concurrent", type=limit_value)
+    lim.add_argument("--monthly-minutes", type=limit_value)
     p.set_defaults(async_fn=cmd_accounts)
 
     p = sub.add_parser("keys", help="manage agent API keys")
