@@ -28,9 +28,10 @@ is here, once:
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import itertools
-from abc import ABC, abstractmethod
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -82,24 +83,45 @@ class StreamStop:
 StreamEvent = StreamAudio | StreamDigit | StreamMark | StreamStop
 
 
-class StreamProtocol(ABC):
-    """One carrier's media-stream messages."""
+class StreamProtocol:
+    """One carrier's media-stream messages. Twilio's and Telnyx's share one JSON shape: ``event``,
+    ``media.payload`` (base64 μ-law), ``dtmf.digit``, ``mark.name``; ``envelope`` holds the keys a
+    carrier wants in every message we send (Twilio: the ``streamSid``)."""
 
-    @abstractmethod
+    def __init__(self, envelope: dict[str, str] | None = None) -> None:
+        self.envelope = dict(envelope or {})
+
     def parse(self, message: str) -> StreamEvent | None:
         """A received message; None for what we do not use (connected, start, unknown events)."""
+        try:
+            data = json.loads(message)
+            event = data.get("event")
+            if event == "media" and data["media"].get("track", "inbound") == "inbound":
+                return StreamAudio(base64.b64decode(data["media"]["payload"]))
+            if event == "dtmf":
+                return StreamDigit(str(data["dtmf"]["digit"]))
+            if event == "mark":
+                return StreamMark(str(data["mark"]["name"]))
+            if event == "stop":
+                return StreamStop()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # a malformed message is skipped, not fatal
+        return None
 
-    @abstractmethod
+    def _message(self, event: str, **body: object) -> str:
+        return json.dumps({"event": event, **self.envelope, **body})
+
     def media(self, mulaw: bytes) -> str:
         """A message sending μ-law audio to the call."""
+        return self._message("media", media={"payload": base64.b64encode(mulaw).decode()})
 
-    @abstractmethod
     def mark(self, name: str) -> str:
         """A message the carrier echoes back once the audio sent before it has played."""
+        return self._message("mark", mark={"name": name})
 
-    @abstractmethod
     def clear(self) -> str:
         """A message dropping the audio the carrier holds but has not played yet."""
+        return self._message("clear")
 
 
 class TextSocket(Protocol):

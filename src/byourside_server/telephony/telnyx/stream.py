@@ -7,35 +7,8 @@ From Telnyx: ``connected``, ``start`` (stream_id, start.call_control_id, media_f
 
 from __future__ import annotations
 
-import base64
-import json
-
-from byourside_server.telephony.ws_media import (StreamAudio, StreamDigit, StreamEvent, StreamMark, StreamProtocol,
-                                                 StreamStop)
+from byourside_server.telephony.ws_media import StreamProtocol
 
 
 class TelnyxStream(StreamProtocol):
-    def parse(self, message: str) -> StreamEvent | None:
-        try:
-            data = json.loads(message)
-            event = data.get("event")
-            if event == "media" and data["media"].get("track", "inbound") == "inbound":
-                return StreamAudio(base64.b64decode(data["media"]["payload"]))
-            if event == "dtmf":
-                return StreamDigit(str(data["dtmf"]["digit"]))
-            if event == "mark":
-                return StreamMark(str(data["mark"]["name"]))
-            if event == "stop":
-                return StreamStop()
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None  # a malformed message is skipped, not fatal
-        return None
-
-    def media(self, mulaw: bytes) -> str:
-        return json.dumps({"event": "media", "media": {"payload": base64.b64encode(mulaw).decode()}})
-
-    def mark(self, name: str) -> str:
-        return json.dumps({"event": "mark", "mark": {"name": name}})
-
-    def clear(self) -> str:
-        return json.dumps({"event": "clear"})
+    """Telnyx's messages carry no stream id of ours."""

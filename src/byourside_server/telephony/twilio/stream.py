@@ -8,39 +8,10 @@ the streamSid.
 
 from __future__ import annotations
 
-import base64
-import json
-
-from byourside_server.telephony.ws_media import (StreamAudio, StreamDigit, StreamEvent, StreamMark, StreamProtocol,
-                                                 StreamStop)
+from byourside_server.telephony.ws_media import StreamProtocol
 
 
 class TwilioStream(StreamProtocol):
     def __init__(self, stream_sid: str) -> None:
+        super().__init__({"streamSid": stream_sid})
         self.stream_sid = stream_sid
-
-    def parse(self, message: str) -> StreamEvent | None:
-        try:
-            data = json.loads(message)
-            event = data.get("event")
-            if event == "media" and data["media"].get("track", "inbound") == "inbound":
-                return StreamAudio(base64.b64decode(data["media"]["payload"]))
-            if event == "dtmf":
-                return StreamDigit(str(data["dtmf"]["digit"]))
-            if event == "mark":
-                return StreamMark(str(data["mark"]["name"]))
-            if event == "stop":
-                return StreamStop()
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None  # a malformed message is skipped, not fatal
-        return None
-
-    def media(self, mulaw: bytes) -> str:
-        payload = base64.b64encode(mulaw).decode()
-        return json.dumps({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
-
-    def mark(self, name: str) -> str:
-        return json.dumps({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
-
-    def clear(self) -> str:
-        return json.dumps({"event": "clear", "streamSid": self.stream_sid})
