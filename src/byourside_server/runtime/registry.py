@@ -61,37 +61,32 @@ def _llm(settings: Settings) -> Brain:
     return LLMBrain(provider, stream=settings.llm_stream)
 
 
+def _carrier(name: str, install_hint: str, build: Callable[[Settings], Telephony], settings: Settings) -> Telephony:
+    """A carrier's telephony, its missing extra or bad setting named as a start-up error."""
+    try:
+        return build(settings)
+    except ImportError as exc:
+        raise ProviderError(f"BYS_TELEPHONY={name}: {exc}. Install: {install_hint}") from None
+    except ValueError as exc:
+        raise ProviderError(f"BYS_TELEPHONY={name}: {exc}") from None
+
+
 def _sip(settings: Settings, clock: Clock) -> Telephony:
     from byourside_server.telephony.sip import INSTALL_HINT, build_sip_telephony
 
-    try:
-        return build_sip_telephony(settings)
-    except ImportError as exc:
-        raise ProviderError(f"BYS_TELEPHONY=sip: {exc}. Install: {INSTALL_HINT}") from None
-    except ValueError as exc:
-        raise ProviderError(f"BYS_TELEPHONY=sip: {exc}") from None
+    return _carrier("sip", INSTALL_HINT, build_sip_telephony, settings)
 
 
 def _twilio(settings: Settings, clock: Clock) -> Telephony:
     from byourside_server.telephony.twilio import INSTALL_HINT, build_twilio_telephony
 
-    try:
-        return build_twilio_telephony(settings)
-    except ImportError as exc:
-        raise ProviderError(f"BYS_TELEPHONY=twilio: {exc}. Install: {INSTALL_HINT}") from None
-    except ValueError as exc:
-        raise ProviderError(f"BYS_TELEPHONY=twilio: {exc}") from None
+    return _carrier("twilio", INSTALL_HINT, build_twilio_telephony, settings)
 
 
 def _telnyx(settings: Settings, clock: Clock) -> Telephony:
     from byourside_server.telephony.telnyx import INSTALL_HINT, build_telnyx_telephony
 
-    try:
-        return build_telnyx_telephony(settings)
-    except ImportError as exc:
-        raise ProviderError(f"BYS_TELEPHONY=telnyx: {exc}. Install: {INSTALL_HINT}") from None
-    except ValueError as exc:
-        raise ProviderError(f"BYS_TELEPHONY=telnyx: {exc}") from None
+    return _carrier("telnyx", INSTALL_HINT, build_telnyx_telephony, settings)
 
 
 TELEPHONY: dict[str, Callable[[Settings, Clock], Telephony]] = {
