@@ -59,13 +59,18 @@ _STALL = HOLD + (
     "let me see here", "i'm just", "found it", "here we go", "there we go", "got it", "alright")
 
 
+# Longest first, so "okay i'm back" goes before "okay".
+_STALL_PATTERNS = [re.compile(rf"(?<![a-z']){re.escape(' '.join(tokens(phrase)))}(?![a-z'])")
+                   for phrase in sorted(_STALL, key=len, reverse=True)]
+
+
 def is_stall(clause: str) -> bool:
     words = [w for w in tokens(clause) if w not in (",", ".", "!", "?")]
     if not words:
         return True
     remaining = " ".join(words)
-    for phrase in sorted(_STALL, key=len, reverse=True):
-        remaining = re.sub(rf"(?<![a-z']){re.escape(' '.join(tokens(phrase)))}(?![a-z'])", " ", remaining)
+    for pattern in _STALL_PATTERNS:
+        remaining = pattern.sub(" ", remaining)
     left = [w for w in remaining.split() if w not in _STOP and w not in ("just", "now", "sec", "second", "moment")]
     return not left or (has_any(clause, HOLD) and len(left) <= 3)
 

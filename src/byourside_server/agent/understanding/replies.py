@@ -11,6 +11,7 @@ European languages are understood.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from byourside_server.agent.parsing import number_candidates
@@ -132,9 +133,16 @@ def _neutralised(text: str) -> str:
     low = re.sub(r"\b(?:yeah|yes|yep)[\s,.]+(?:nah|no)\b", " nah ", low)  # "yeah, nah" is a no
     low = re.sub(r"\b(?:nah|no)[\s,.]+(?:yeah|yep)\b", " yeah ", low)  # "nah, yeah" is a yes
     low = re.sub(rf"\b(?:oh no|no no|no)\b(?=[\s,.!]*{_SOOTHING})", " ~ ", low)
-    for phrase in sorted(_REASSURANCES + UNKNOWNS + _UNDECIDED + REFUSALS, key=len, reverse=True):
-        low = re.sub(rf"(?<![a-z']){re.escape(phrase)}(?![a-z'])", " ~ ", low)
+    for pattern in _neutral_patterns():
+        low = pattern.sub(" ~ ", low)
     return low
+
+
+@lru_cache(maxsize=1)
+def _neutral_patterns() -> list[re.Pattern[str]]:
+    """The phrases ``_neutralised`` blanks, longest first, compiled once."""
+    return [re.compile(rf"(?<![a-z']){re.escape(phrase)}(?![a-z'])")
+            for phrase in sorted(_REASSURANCES + UNKNOWNS + _UNDECIDED + REFUSALS, key=len, reverse=True)]
 
 
 # An answer that says it varies is no yes/no, whatever cues it also holds.

@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 _TOKEN = re.compile(r"[$€£]|\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|[a-z]+(?:'[a-z]+)*|@|[.,;:!?]")
 
 
+# Phrase lists are constant and a callee's turn is read many times over (each question, each field,
+# the evidence pass), so folding and tokenising are memoised; the bounds keep memory flat.
+@lru_cache(maxsize=16384)
 def fold(text: str) -> str:
     """Lower case, accents folded, curly quotes straightened."""
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u2026", "...")
@@ -24,23 +28,29 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+@lru_cache(maxsize=16384)
+def _token_tuple(text: str) -> tuple[str, ...]:
+    return tuple(_TOKEN.findall(fold(text).replace("-", " ")))
+
+
 def tokens(text: str) -> list[str]:
     """Word, figure, currency-sign and punctuation tokens of folded text."""
-    return _TOKEN.findall(fold(text).replace("-", " "))
+    return list(_token_tuple(text))
 
 
 def has_phrase(words: list[str], phrase: str) -> bool:
-    target = tokens(phrase)
-    n = len(target)
-    return any(words[i : i + n] == target for i in range(len(words) - n + 1))
+    return find_phrase(words, phrase) >= 0
 
 
 def find_phrase(words: list[str], phrase: str) -> int:
     """Index of the first occurrence of ``phrase`` in ``words``, or -1."""
-    target = tokens(phrase)
+    target = _token_tuple(phrase)
     n = len(target)
+    if n == 0:
+        return 0
+    first = target[0]
     for i in range(len(words) - n + 1):
-        if words[i : i + n] == target:
+        if words[i] == first and (n == 1 or tuple(words[i : i + n]) == target):
             return i
     return -1
 
