@@ -2,6 +2,10 @@
 /usr/bin/chromedriver (given explicitly, so Selenium Manager never tries to download a driver),
 against a real ``byourside serve`` process (tests/e2e/e2e_server.py).
 
+One browser and one server serve every test of a module (each test places its own calls and
+signs in as it needs, so none depends on another's data); both end with the module, so nothing
+of theirs stays running while the rest of the suite runs.
+
 Without chromium these tests skip, except under CI=true, where they fail
 (``make system-packages`` installs chromium and chromium-driver)."""
 
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,12 +21,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from browsing import HOSTILE_SCENARIOS, ROOT  # noqa: E402
-from e2e_server import start_server  # noqa: E402
-from support import IN_CI  # noqa: E402
+from browsing import HEAVY_PAGE_SECONDS, HOSTILE_SCENARIOS, ROOT
+from e2e_server import start_server
+from support import IN_CI
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+# Kills process group argv[2] once process argv[1] (this pytest) is gone, however it ended.
+_GROUP_WATCHDOG = """
+import os, signal, sys, time
+parent, group = int(sys.argv[1]), int(sys.argv[2])
+while os.getppid() == parent:
+    time.sleep(0.5)
+try:
+    os.killpg(group, signal.SIGKILL)
+except ProcessLookupError:
+    pass
+"""
 
 
 @pytest.fixture(scope="module")
@@ -38,20 +54,29 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1100,850", "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+                     "--window-size=1100,850", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+                     # Offline: every request off loopback goes to a proxy that is not there, and fails.
+                     "--proxy-server=http://127.0.0.1:9"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    # chromedriver leads a process group that chromium joins; a watchdog kills that group if this
+    # process dies without quitting the driver (killed pytest), so no browser outlives the tests.
+    service = Service(executable_path=CHROMEDRIVER, popen_kw={"start_new_session": True})
+    driver = webdriver.Chrome(service=service, options=options)
+    watchdog = subprocess.Popen([sys.executable, "-c", _GROUP_WATCHDOG, str(os.getpid()), str(service.process.pid)])
+    driver.set_page_load_timeout(HEAVY_PAGE_SECONDS)
     yield driver
     driver.quit()
+    watchdog.kill()
+    watchdog.wait()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("browser")
     (data / "scenarios.yaml").write_text(HOSTILE_SCENARIOS)
-    # Simulated time at a fifth of real time: a call lasts seconds, long enough to watch it change.
-    running = start_server(data / "server", None, BYS_SIM_TIME_SCALE="0.2",
+    # Simulated time runs as fast as it can: a test that watches a call change holds it queued
+    # first (browsing.held_call), so nothing depends on a call lasting long enough to be seen.
+    running = start_server(data / "server", None, BYS_SIM_TIME_SCALE="0",
                            BYS_SIM_SCENARIOS_FILE=str(data / "scenarios.yaml"),
                            # Webhooks to a receiver on loopback, one attempt each unless delivered again.
                            BYS_WEBHOOK_ALLOW_HTTP="true", BYS_WEBHOOK_ALLOW_PRIVATE="true",

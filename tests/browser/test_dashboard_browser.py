@@ -18,13 +18,26 @@ import wave
 from pathlib import Path
 
 import pytest
-from browsing import HOSTILE, PASSWORD, WAIT_SECONDS, client, ensure_signed_in, full_page, sign_in_link, wait_for
+from browsing import (
+    HEAVY_PAGE_SECONDS,
+    HOSTILE,
+    PASSWORD,
+    WAIT_SECONDS,
+    client,
+    ensure_signed_in,
+    full_page,
+    held_call,
+    page_status,
+    release,
+    sign_in_link,
+    wait_for,
+)
+from e2e_server import RunningServer
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 
-from e2e_server import RunningServer
-
 pytestmark = pytest.mark.e2e
+
 
 def test_sign_in_with_a_link_set_a_password_sign_out_and_back_in(browser, server, shots):
     link = sign_in_link(server, "ada@example.com")
@@ -67,29 +80,29 @@ def test_a_forged_form_is_refused(browser, server):
     browser.execute_script("document.querySelector('header form input[name=csrf_token]').value = '0'.repeat(64)")
     browser.find_element(By.ID, "sign-out").click()
     wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Form expired", "the forged form was accepted")
+    assert page_status(browser) == 403
     browser.get(f"{server.base_url}/dashboard/account")
     assert browser.current_url.endswith("/dashboard/account")  # the forged sign-out did nothing
 
 
 def test_a_call_placed_through_the_api_completes_live_in_the_list(browser, server, shots):
     ensure_signed_in(browser, server)
-    api = client(server)
-    created = api.place_call("+14155550123", "Ask if they have a table for two tonight and the tasting menu price",
-                             fields=[{"name": "table_available", "type": "boolean"},
-                                     {"name": "tasting_menu_price", "type": "number"}])
     browser.get(f"{server.base_url}/dashboard/calls")
-    row = f'tr[data-call-id="{created["callId"]}"] .status'
-    # Read in one step: the live region may swap the element between a find and a read.
-    first_seen = browser.execute_script("return document.querySelector(arguments[0]).textContent", row)
-    assert first_seen in ("queued", "dialing", "in_progress"), first_seen
     browser.execute_script("window.__same_page = true")
-    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, row).text == "completed", "never completed")
+    # Placed while the list is open, and held queued until the list has shown it.
+    call_id = held_call(server, "+14155550123", "Ask if they have a table for two tonight and the tasting menu price",
+                        fields=[{"name": "table_available", "type": "boolean"},
+                                {"name": "tasting_menu_price", "type": "number"}])
+    status = f'tr[data-call-id="{call_id}"] .status'
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, status).text == "queued", "the new call never appeared")
+    release(server, call_id)
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, status).text == "completed", "never completed")
     assert browser.execute_script("return window.__same_page") is True  # updated in place, no reload
-    masked = browser.find_element(By.CSS_SELECTOR, f'tr[data-call-id="{created["callId"]}"] .number').text
+    masked = browser.find_element(By.CSS_SELECTOR, f'tr[data-call-id="{call_id}"] .number').text
     assert masked == "+1415•••••23"
     browser.save_screenshot(str(shots / "calls.png"))
 
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-call-id="{created["callId"]}"] a').click()
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-call-id="{call_id}"] a').click()
     wait_for(browser, lambda d: d.find_elements(By.ID, "transcript"), "no transcript")
     assert browser.find_element(By.ID, "call-status").text == "completed"
     assert browser.find_element(By.ID, "objective-met").text == "yes"
@@ -98,7 +111,7 @@ def test_a_call_placed_through_the_api_completes_live_in_the_list(browser, serve
     assert "eighty-five dollars" in browser.find_element(By.ID, "transcript").text
     assert "85" in browser.find_element(By.ID, "fields").text
     assert browser.find_elements(By.CSS_SELECTOR, '#transcript mark[data-field="tasting_menu_price"]')
-    assert created["callId"] in browser.find_element(By.ID, "raw-json").get_attribute("textContent")
+    assert call_id in browser.find_element(By.ID, "raw-json").get_attribute("textContent")
     assert not browser.find_elements(By.ID, "recording")  # a simulator (text) call has no recording
     full_page(browser, shots / "call.png")
 
@@ -157,18 +170,21 @@ def test_a_recording_plays_through_the_dashboard_session(browser, server, shots,
 
 def test_what_a_callee_says_is_inert_text_on_every_page(browser, server, shots):
     ensure_signed_in(browser, server)
-    call = client(server).place_call("+14155550199", "Ask about <b>opening</b> hours <script>window.__owned=3</script>",
-                                     fields=[{"name": "hours", "description": "the opening hours"}])
-    # Watched live: the callee's lines reach the open page through its live stream.
-    browser.get(f"{server.base_url}/dashboard/calls/{call['callId']}")
+    call_id = held_call(server, "+14155550199", "Ask about <b>opening</b> hours <script>window.__owned=3</script>",
+                        fields=[{"name": "hours", "description": "the opening hours"}])
+    # Watched live: the page opens on the queued call; the callee's lines reach it through its live stream.
+    browser.get(f"{server.base_url}/dashboard/calls/{call_id}")
+    # Read in one step: the live region may swap the element between a find and a read.
+    assert browser.execute_script("return document.getElementById('call-status').textContent") == "queued"
+    release(server, call_id)
     wait_for(browser, lambda d: d.find_element(By.ID, "call-status").text == "completed", "never completed")
     wait_for(browser, lambda d: HOSTILE in d.find_element(By.ID, "transcript").text, "the transcript never arrived")
     assert browser.execute_script("return window.__owned") is None
     assert not browser.find_elements(By.CSS_SELECTOR, "main b, main img, main i, main script")
-    done = client(server).get_call(call["callId"])
+    done = client(server).get_call(call_id)
     assert any(HOSTILE in turn["text"] for turn in done["turns"]), done["turns"]
     for path in ("/dashboard/calls", "/dashboard/calls?q=opening", "/dashboard/place", "/dashboard/usage",
-                 f"/dashboard/calls/{call['callId']}"):
+                 "/dashboard/developers", "/dashboard/account", f"/dashboard/calls/{call_id}"):
         browser.get(server.base_url + path)
         wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete", "")
         assert browser.execute_script("return window.__owned") is None, path
@@ -185,29 +201,43 @@ def test_another_accounts_call_is_not_found(browser, server, shots):
     ensure_signed_in(browser, server)
     theirs = client(server, "other").place_call("+14155550123", "Ask about a table for two tonight")
     browser.get(f"{server.base_url}/dashboard/calls/{theirs['callId']}")
+    assert page_status(browser) == 404
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
     assert theirs["callId"] not in browser.page_source
     browser.save_screenshot(str(shots / "not-found.png"))
+    for part in ("recording", "waveform.svg"):  # nor its recording, through this session
+        status = browser.execute_async_script(
+            "fetch(arguments[0]).then(r => arguments[1](r.status), () => arguments[1](0))",
+            f"/dashboard/calls/{theirs['callId']}/{part}")
+        assert status == 404, part
     browser.get(f"{server.base_url}/dashboard/calls")
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-call-id="{theirs["callId"]}"]')
 
 
 def test_api_docs_render_offline(browser, server, shots):
     browser.get(f"{server.base_url}/docs")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"), "Swagger UI did not render")
+    wait_until_rendered(browser, "Swagger UI",
+                        "return !!document.querySelector('.swagger-ui .opblock-post [data-path=\"/v1/agent/calls\"]')")
     browser.save_screenshot(str(shots / "api-docs.png"))
     assert_every_request_stayed_local(browser, server)
     browser.get(f"{server.base_url}/redoc")
-    try:
-        wait_for(browser, lambda d: "/v1/agent/calls" in d.find_element(By.TAG_NAME, "body").text, "")
-    except TimeoutException:
-        shown = browser.find_element(By.TAG_NAME, "body").text[:300]
-        logs = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-        raise AssertionError(f"ReDoc did not render; the page shows {shown!r}; it loaded {logs}") from None
+    wait_until_rendered(browser, "ReDoc", "return Array.from(document.querySelectorAll('[data-section-id^=\"operation/\"]'))"
+                                          ".some(s => s.textContent.includes('/v1/agent/calls'))")
     assert_every_request_stayed_local(browser, server)
 
 
-def assert_every_request_stayed_local(browser, server: RunningServer) -> None:  # noqa: ANN001
+def wait_until_rendered(browser, name: str, script: str) -> None:
+    """Wait for ``script`` (a DOM condition, read in one call; never the visible text, which depends
+    on layout) to hold, with a ceiling generous enough for a loaded machine."""
+    try:
+        wait_for(browser, lambda d: d.execute_script(script), "", HEAVY_PAGE_SECONDS)
+    except TimeoutException:
+        shown = browser.execute_script("return document.body ? document.body.textContent.slice(0, 300) : null")
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        raise AssertionError(f"{name} did not render; the page shows {shown!r}; it loaded {loaded}") from None
+
+
+def assert_every_request_stayed_local(browser, server: RunningServer) -> None:
     urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert urls and all(u.startswith(server.base_url) for u in urls), urls
 
@@ -232,7 +262,7 @@ def test_create_and_revoke_a_key_and_set_the_default_caller_id(browser, server, 
     wait_for(browser, lambda d: "revoked" in d.find_element(By.ID, "notice").text, "not revoked")
     with pytest.raises(byourside.ByoursideError) as refused:
         api.list_calls()
-    assert refused.value.code == "unauthorized"
+    assert (refused.value.status, refused.value.code) == (401, "unauthorized")
 
     server.cli("numbers", "add", "--account", "default", "+14155550111")
     browser.get(f"{server.base_url}/dashboard/developers")

@@ -15,7 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
-from browsing import WAIT_SECONDS, client, ensure_signed_in, full_page, wait_for
+from browsing import (
+    WAIT_SECONDS,
+    client,
+    ensure_signed_in,
+    full_page,
+    held_call,
+    release,
+    wait_for,
+)
+from e2e_server import dies_with_this_process, signal_group
 from selenium.webdriver.common.by import By
 from webhook_receiver import Receiver
 
@@ -27,7 +36,8 @@ BIN = Path(sys.executable).parent
 def test_the_demo_prints_a_link_that_opens_the_demo_call(browser, shots, tmp_path):
     env = {**os.environ, "BYS_DATA_DIR": str(tmp_path)}
     demo = subprocess.Popen([str(BIN / "byourside"), "demo", "--stay", "--time-scale", "0"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=dies_with_this_process())  # noqa: PLW1509
     try:
         deadline, link = time.monotonic() + WAIT_SECONDS, None
         while link is None and time.monotonic() < deadline and (line := demo.stderr.readline()):
@@ -49,30 +59,46 @@ def test_the_demo_prints_a_link_that_opens_the_demo_call(browser, shots, tmp_pat
                  "the evidence was not highlighted")
         full_page(browser, shots / "demo-call.png")
     finally:
-        demo.send_signal(signal.SIGTERM)
+        signal_group(demo, signal.SIGTERM)
         try:
             demo.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
+            pass
+        signal_group(demo, signal.SIGKILL)
+        demo.wait()
         browser.delete_all_cookies()
 
 
 def test_a_call_page_follows_the_call_live(browser, server):
     ensure_signed_in(browser, server)
-    created = client(server).place_call("+14155550123", "Ask if they have a table for two tonight and the price",
-                                        fields=[{"name": "table_available", "type": "boolean"}])
-    browser.get(f"{server.base_url}/dashboard/calls/{created['callId']}")
+    call_id = held_call(server, "+14155550123", "Ask if they have a table for two tonight and the tasting menu price",
+                        fields=[{"name": "table_available", "type": "boolean"},
+                                {"name": "tasting_menu_price", "type": "number"}])
+    browser.get(f"{server.base_url}/dashboard/calls/{call_id}")
     # Read in one step: the live region may swap the element between a find and a read.
-    first_seen = browser.execute_script("return document.getElementById('call-status').textContent")
-    assert first_seen in ("queued", "dialing", "in_progress"), first_seen
+    shown = browser.execute_script("return [document.getElementById('call-status').textContent,"
+                                   " document.getElementById('transcript-card').textContent]")
+    assert shown[0] == "queued" and "Nothing said yet." in shown[1], shown  # held until released below
     browser.execute_script("window.__same_page = true")
+    release(server, call_id)
     wait_for(browser, lambda d: d.find_element(By.ID, "call-status").text == "completed", "never completed")
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript .turn"), "no transcript")
     assert browser.execute_script("return window.__same_page") is True  # updated in place, no reload
     timeline = browser.find_element(By.ID, "timeline").text
     assert all(step in timeline for step in ("queued", "dialing", "in_progress", "completed")), timeline
     assert browser.find_element(By.ID, "objective-met").text == "yes"
+
+    # Clicking a field's evidence highlights the words it came from, and only those. (Clicked
+    # until it shows: a live update arriving just after a click would redraw the transcript.)
+    def highlighted(field: str) -> bool:
+        browser.find_element(By.CSS_SELECTOR, f'[data-evidence="{field}"]').click()
+        marks = browser.find_elements(By.CSS_SELECTOR, "mark.focused")
+        return {m.get_attribute("data-field") for m in marks} == {field}
+
+    wait_for(browser, lambda d: highlighted("tasting_menu_price"), "the price's evidence was not highlighted")
+    words = browser.execute_script("return Array.from(document.querySelectorAll('mark.focused'), m => m.textContent)")
+    assert "eighty-five dollars" in " ".join(words), words
+    wait_for(browser, lambda d: highlighted("table_available"), "the highlight did not move to the other field")
 
 
 def test_calls_are_searched_and_filtered_and_numbers_masked(browser, server, shots):
@@ -116,7 +142,7 @@ def test_webhook_secret_test_event_and_deliver_again(browser, server, shots):
     assert second.startswith("whsec_") and second != first
     assert browser.find_elements(By.ID, "old-secret-note")  # the old secret still signs meanwhile
 
-    def answer(request, nth: int) -> int:  # noqa: ANN001 - the first call.in_progress fails, the rest succeed
+    def answer(request, nth: int) -> int:
         return 500 if request.json.get("event") == "call.in_progress" and nth == 1 else 200
 
     with Receiver(answer) as receiver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -15,6 +16,30 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def dies_with_this_process():
+    """A ``preexec_fn`` after which the child is SIGKILLed when this (test) process dies, even by
+    SIGKILL, so no server outlives a killed pytest (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
+    parent = os.getpid()
+
+    def in_child() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the test process died before the request took effect
+                os._exit(1)
+
+    return in_child
+
+
+def signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Signal the process group ``process`` leads (started with ``start_new_session=True``)."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def free_port() -> int:
@@ -40,13 +65,15 @@ class RunningServer:
         return self.cli("keys", "create", "--account", account).stdout.strip().splitlines()[-1]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` to the server's process group, then SIGKILL what is left of it after 20 s."""
         if self.process.poll() is None:
-            self.process.send_signal(sig)
+            signal_group(self.process, sig)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+        signal_group(self.process, signal.SIGKILL)  # the server if it hung, or a child it left behind
+        self.process.wait()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -77,7 +104,10 @@ def start_server(data_dir: Path, database_url: str | None = None, *args: str, **
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
     log = open(log_path, "w")
-    process = subprocess.Popen([str(BIN / "byourside"), "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own process group (stopped as a whole), killed with this process if pytest is killed.
+    # (preexec_fn is safe here: fixtures start servers from the main thread.)
+    process = subprocess.Popen([str(BIN / "byourside"), "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True, preexec_fn=dies_with_this_process())  # noqa: PLW1509
     server = RunningServer(f"http://127.0.0.1:{port}", env, process, log_path)
     # Generous: a busy 2-core machine can take a while to import and migrate; a healthy server answers at once.
     deadline = time.monotonic() + 120
