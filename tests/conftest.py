@@ -93,3 +93,22 @@ async def api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+
+
+# Under pytest-xdist (`make test` runs two workers), tests that play audio in real time (SIP and
+# RTP on loopback, the carriers' media streams, the realtime models over SIP) and the browser
+# tests each run on one worker, one at a time, as they would alone; everything else spreads over
+# both. See `--dist loadgroup` in the Makefile.
+_REAL_TIME_DIRS = ("sip", "carriers")
+_REAL_TIME_FILES = ("test_realtime_over_sip.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath))
+        parts = path.relative_to(ROOT / "tests").parts if path.is_relative_to(ROOT / "tests") else ()
+        if (parts and parts[0] in _REAL_TIME_DIRS) or path.name in _REAL_TIME_FILES \
+                or item.get_closest_marker("voice"):
+            item.add_marker(pytest.mark.xdist_group("real_time"))
+        elif parts and parts[0] == "browser":
+            item.add_marker(pytest.mark.xdist_group("browser"))

@@ -117,9 +117,21 @@ def _add_logger_name(logger: WrappedLogger, _name: str, event_dict: EventDict) -
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing, not the one seen at
+    configuration: a command run in-process (a test runner's capture, an embedding program) may
+    replace and close the stream it was configured with, and a log line must not fail on that."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", json: bool = False, stream: TextIO | None = None) -> None:
     """Route structlog and standard-library logging to ``stream`` (default: stderr) in one format."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()  # type: ignore[assignment]
     threshold = logging.getLevelName(level.upper())
     renderer = (
         structlog.processors.JSONRenderer()
