@@ -12,8 +12,7 @@ synthesised audio (the last 10 ms above -40 dBFS in each line), not the
 endpointer's own idea of it.
 
 - ``fake``: fixed-latency providers (STT 100 ms; LLM first token 200 ms then
-  20 ms per token; TTS first audio 100 ms), so ``overhead`` = latency minus
-  the wait for the turn to close minus model time is the pipeline's own cost.
+  20 ms per token; TTS first audio 100 ms).
 - ``local``: faster-whisper (packaged Whisper base) + Piper joe, with the same
   fake LLM (no local LLM can hold this conversation on this machine).
 
@@ -21,6 +20,25 @@ The same fake-provider turn built on pipecat-ai 1.14 (bench/voice_pipecat.py,
 run with the python of a separate environment that has pipecat-ai) hears the
 same audio against the same ground truth in the same run; its figures are
 printed beside ours, with the ratios.
+
+Framework share, for a pipeline that speculates (prepares the reply while the
+turn is still open): the first audio cannot leave before the later of two
+instants, both taken by the engine on the line's timeline (voice/latency.py):
+
+- policy wait: from the instant the callee's last speech frame reached the
+  engine to the instant turn-taking let the reply play (quiet for the turn
+  silence with no "incomplete" verdict, or the turn closed);
+- model path: from the same instant to the reply's first audio being in hand
+  (the VAD's lag, the early-STT delay, STT, LLM, TTS first audio).
+
+framework = latency - max(policy wait, model path): what the pipeline adds
+on its own, the jitter buffer's hold-back of the last speech frame (latency
+counts from its arrival), the wait for a send tick and event-loop delays
+(printed split into ``hold-back`` and ``send wait``). pipecat's side
+(bench/voice_pipecat.py) is latency - model - its turn wait, the same cost for
+a pipeline that does not overlap them. ``beyond model`` = latency - model;
+``turn wait`` = end of speech to the endpointer closing the turn, which a
+speculative reply need not wait for.
 
 Prints figures only; it asserts nothing about speed. See docs/benchmarks-voice.md.
 """
@@ -291,6 +309,16 @@ class ClosingTimes:
         return utterance
 
 
+LEVERS = {"talkspurt_at_once": True, "phase_lead": True}  # the RTP levers on the framework share (--no-...)
+
+
+def rtp_levers(rtp) -> None:
+    """Turn off the levers the command line turned off, on one call's RTP session."""
+    rtp.talkspurt_at_once = LEVERS["talkspurt_at_once"]
+    if not LEVERS["phase_lead"]:
+        rtp.jitter.align_after = None
+
+
 async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
                    stream_llm: bool = False) -> dict[str, list[float]]:
     config = VoiceConfig()
@@ -315,13 +343,15 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
     far_end = start_sipp(answer_play(audio, after_ms=1000), run_dir, echo=False, timeout_s=300)
     telephony = VoicedTelephony(SipTelephony(SipConfig(trunk_uri=far_end.uri, bind_host="127.0.0.1")), voice)
     figures: dict[str, list[float]] = {"latency": [], "model": [], "beyond_model": [], "turn_wait": [],
-                                       "overhead": [], "by_turn_detector": [], "stt": [], "tts_first": []}
+                                       "policy_wait": [], "model_path": [], "overhead": [], "held_back": [],
+                                       "send_wait": [], "by_turn_detector": [], "stt": [], "tts_first": []}
     heard_texts = []
     try:
         outcome = await telephony.dial(DialRequest("bench", "+14155550123", "+14155550100", 5, "en-US", "x"))
         assert outcome.result is DialResult.ANSWERED, outcome
         line = outcome.line
         rtp = line.media.rtp  # the SIP adapter's RTP session: its ticks are the line's timeline
+        rtp_levers(rtp)
         timeline = CalleeTimeline(rtp, audio, figures.setdefault("cut_ins", []))  # the ground truth
         while not timeline.done():  # a cut-in takes a turn of its own: go on until the last line is answered
             heard = await line.listen(GAP_SECONDS + 15)
@@ -349,13 +379,17 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
                 continue
             # When the endpointer closed the turn: a speculative reply may start before it does.
             closed_ms, ended_by = endpointers[-1].closed.get(heard.end_ms, (None, "open"))
-            # On the line's timeline (the reply's first frame leaves on the tick after start_ms), plus
-            # what it does not see: how long the jitter buffer had held the last speech frame back.
-            latency = spoken.start_ms + FRAME_MS - speech_end + timeline.held_back_ms(speech_end)
+            # On the line's timeline (from the instant the reply's first frame left), plus what it does
+            # not see: how long the jitter buffer had held the last speech frame back.
+            first_audio = min((ms for ms in rtp.talkspurt_starts if ms >= spoken.start_ms),
+                              default=spoken.start_ms + FRAME_MS)
+            held_back = timeline.held_back_ms(speech_end)
+            latency = first_audio - speech_end + held_back
             # STT on the critical path: what was left of it after the turn closed (the line starts it
             # early, in the closing silence; see BYS_STT_EARLY_MS); for a speculative reply, the early
             # transcription itself, which the brain waited for (the line's latency log says which).
-            stt_wait = line.latency.turns[-1].stt_ms if line.latency.turns else stt.last * 1000
+            turn = line.latency.turns[-1] if line.latency.turns else None
+            stt_wait = turn.stt_ms if turn is not None else stt.last * 1000
             model = stt_wait + (llm + tts.first) * 1000
             # Endpointing share: from the end of speech to the endpointer closing the turn (the turn
             # detector's short silence and answer, or the silence fallback).
@@ -363,9 +397,15 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
             figures["model"].append(model)
             figures["beyond_model"].append(latency - model)
             if closed_ms is not None:
-                waited = closed_ms - speech_end
-                figures["turn_wait"].append(waited)
-                figures["overhead"].append(latency - waited - model)
+                figures["turn_wait"].append(closed_ms - speech_end)
+            if turn is not None and turn.gate_open_ms is not None and turn.audio_ready_ms is not None:
+                # Both from the instant the last speech frame reached the engine (see the module docstring).
+                policy, model_path = turn.gate_open_ms - speech_end, turn.audio_ready_ms - speech_end
+                figures["policy_wait"].append(policy)
+                figures["model_path"].append(model_path)
+                figures["overhead"].append(latency - max(policy, model_path))
+                figures["held_back"].append(held_back)
+                figures["send_wait"].append(latency - held_back - max(policy, model_path))
             figures["by_turn_detector"].append(float(ended_by == "turn"))
             figures["stt"].append(stt_wait)
             figures["tts_first"].append(tts.first * 1000)
@@ -388,7 +428,8 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
 
 ROWS = (  # (key, label): one row per figure, both sides
     ("latency", "latency"), ("model", "model"), ("beyond_model", "beyond model"), ("turn_wait", "turn wait"),
-    ("overhead", "framework"), ("stt", "stt"), ("tts_first", "tts first"),
+    ("policy_wait", "policy wait"), ("model_path", "model path"), ("overhead", "framework"),
+    ("held_back", "  hold-back"), ("send_wait", "  send wait"), ("stt", "stt"), ("tts_first", "tts first"),
 )
 
 
@@ -411,8 +452,9 @@ def report(mode: str, figures: dict[str, list[float]]) -> None:
         print(f"{mode}: {dropped} replies dropped before their first audio (the callee went on: a speculative "
               "turn, or a turn closed in a pause)")
     print(f"{mode}: {n} turns measured from the ground-truth end of speech{by_detector}; {cut_ins} cut-ins "
-          "(replies whose first audio left inside a pause, before the callee had finished). beyond model = latency - model; turn wait = end of speech to the "
-          "turn closing; framework = beyond model - turn wait")
+          "(replies whose first audio left inside a pause, before the callee had finished). beyond model = latency - "
+          "model; turn wait = end of speech to the turn closing; framework = latency - max(policy wait, model path) "
+          "= hold-back + send wait")
     for key, label in ROWS:
         values = figures.get(key)
         if values:
@@ -510,7 +552,13 @@ async def main() -> None:
     parser.add_argument("--barge-in-trials", type=int, default=6,
                         help="barge-in trials (a backchannel and an interruption over our reply each); 0: none")
     parser.add_argument("--answers", type=int, default=5, help="calls for the answer-to-first-word line; 0: none")
+    parser.add_argument("--no-talkspurt-start", action="store_true",
+                        help="a reply's first frame waits for the next 20 ms tick (to measure that lever)")
+    parser.add_argument("--no-phase-lead", action="store_true",
+                        help="the receive ticks keep their phase, so an inbound frame waits up to a tick "
+                             "(to measure that lever)")
     args = parser.parse_args()
+    LEVERS.update(talkspurt_at_once=not args.no_talkspurt_start, phase_lead=not args.no_phase_lead)
     print(f"machine: {machine_load_note()} (shared with other work)")
     with tempfile.TemporaryDirectory(prefix="bys-voice-bench-") as tmp:
         workdir = Path(tmp)

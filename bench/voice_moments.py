@@ -175,7 +175,9 @@ async def answer_to_first_word(mode: str, voice: VoiceFactory, tts: TextToSpeech
                 spoken = await line.say(GREETING)
                 if not spoken.interrupted:
                     end = timeline.end_ms(0)
-                    figures.append(spoken.start_ms + FRAME_MS - end + timeline.held_back_ms(end))
+                    first_audio = min((ms for ms in line.media.rtp.talkspurt_starts if ms >= spoken.start_ms),
+                                      default=spoken.start_ms + FRAME_MS)  # when our first frame left
+                    figures.append(first_audio - end + timeline.held_back_ms(end))
             await line.hangup()
         finally:
             await telephony.aclose()

@@ -149,13 +149,85 @@ def test_the_depth_holds_through_a_calm_second_between_bursts_and_settles_after_
     assert buffer.depth == 1  # ten calm seconds later it does
 
 
-def test_the_delay_reported_is_the_frames_held_at_the_last_tick():
+def test_the_delay_reported_is_how_long_the_played_frame_was_held():
     clock = Clock()
     buffer = AdaptiveJitterBuffer(clock=clock)
     for k in range(3):  # a burst: three frames in at once
         buffer.push(k, b"x", 160 * k)
-    assert buffer.pop() == b"x" and buffer.delay_ms == 3 * FRAME_MS
-    assert buffer.pop() == b"x" and buffer.delay_ms == 2 * FRAME_MS
+    clock.now = 0.005
+    assert buffer.pop() == b"x" and buffer.delay_ms == 5
+    clock.now = 0.025
+    assert buffer.pop() == b"x" and buffer.delay_ms == 25
+
+
+def simulate_aligned(buffer, clock: Clock, delays_ms, first_tick_ms: float = 0.0,
+                     lost=frozenset(), order=None) -> tuple[list[tuple[float, int | None]], list[float]]:
+    """As ``simulate``, with a ticker that follows ``lead_ms`` as RtpSession's does: (tick ms, frame played
+    or None) per tick, and the leads taken. ``order`` may swap arrivals (a reordering network)."""
+    arrivals = sorted((k * FRAME_MS + d, k) for k, d in enumerate(delays_ms) if k not in lost)
+    if order is not None:
+        arrivals = order(arrivals)
+    last = max(t for t, _ in arrivals)
+    played, leads, tick, i = [], [], first_tick_ms, 0
+    while tick < last + 20 * FRAME_MS:
+        while i < len(arrivals) and arrivals[i][0] <= tick:
+            at, k = arrivals[i]
+            clock.now = at / 1000
+            buffer.push((START_SEQ + k) & 0xFFFF, payload(k), (START_TS + 160 * k) & 0xFFFFFFFF)
+            i += 1
+        clock.now = tick / 1000
+        data = buffer.pop()
+        played.append((tick, None if data is None else frame_of(data)))
+        lead = buffer.lead_ms()
+        if lead:
+            leads.append(lead)
+        tick += FRAME_MS - lead
+    return played, leads
+
+
+def test_on_a_clean_link_the_ticks_move_up_to_just_after_each_frame_arrives():
+    clock = Clock()
+    buffer = AdaptiveJitterBuffer(clock=clock)
+    wobble = np.random.default_rng(2).uniform(0, 0.5, 500)  # a loopback's scheduling noise
+    # Each frame arrives 3 ms after it is sent, 17 ms before our next tick: it would wait 17 ms for nothing.
+    played, leads = simulate_aligned(buffer, clock, 3 + wobble)
+    assert [k for _, k in played if k is not None] == list(range(500))
+    assert buffer.lost == buffer.late == 0 and buffer.underruns == 1  # the stream's end
+    waits = [tick - (k * FRAME_MS + 3 + wobble[k]) for tick, k in played if k is not None]
+    assert max(waits[:50]) > 15  # before the first window (1 s) the phase is as it came
+    assert max(waits[100:]) <= buffer.min_margin_ms + 0.6  # then a frame waits the margin, no more
+    assert 1 <= len(leads) <= 2 and all(0 < lead < FRAME_MS for lead in leads)
+
+
+def test_under_jitter_above_a_frame_the_ticks_keep_their_phase():
+    clock = Clock()
+    buffer = AdaptiveJitterBuffer(clock=clock)
+    delays = np.random.default_rng(3).uniform(0, 40, 500)  # a jittery link: the depth, not the phase, absorbs it
+    played, leads = simulate_aligned(buffer, clock, delays)
+    assert leads == []
+    assert [k for _, k in played if k is not None][:400] == list(range(400))
+
+
+def test_with_the_ticks_moved_up_reordered_and_lost_packets_still_play_in_order():
+    clock = Clock()
+    buffer = AdaptiveJitterBuffer(clock=clock)
+    wobble = np.random.default_rng(4).uniform(0, 0.5, 600)
+
+    def swap_pairs(arrivals):  # from 2 s on, every 50th pair of packets arrives the other way round
+        out = list(arrivals)
+        for j in range(100, len(out) - 1, 50):
+            (t1, k1), (t2, k2) = out[j], out[j + 1]
+            out[j], out[j + 1] = (t1, k2), (t2, k1)
+        return out
+
+    lost = frozenset({250, 400})
+    played, leads = simulate_aligned(buffer, clock, 3 + wobble, lost=lost, order=swap_pairs)
+    heard = [k for _, k in played if k is not None]
+    assert heard == sorted(heard) and len(set(heard)) == len(heard)  # never out of order, never twice
+    assert not set(heard) & lost
+    assert len(heard) >= 600 - len(lost) - 10  # a reordered packet that misses its tick is dropped as late
+    assert buffer.late + buffer.lost >= len(lost)
+    assert leads and all(0 < lead < FRAME_MS for lead in leads)
 
 
 def test_rfc3550_jitter_estimate():
@@ -237,7 +309,7 @@ def test_with_the_depth_pinned_it_plays_exactly_what_the_fixed_buffer_plays(ops,
 
 
 def test_the_rtp_session_plays_inbound_audio_through_the_adaptive_buffer():
-    """RtpSession pushes each packet with its RTP timestamp; on a clean stream a frame is held one tick."""
+    """RtpSession pushes each packet with its RTP timestamp; a frame is held from its arrival to the tick."""
     import struct
 
     from byourside_server.telephony.sip.rtp import RtpSession
@@ -257,4 +329,52 @@ def test_the_rtp_session_plays_inbound_audio_through_the_adaptive_buffer():
         session._tick()
     assert isinstance(session.jitter, AdaptiveJitterBuffer)
     assert all(np.abs(frame.astype(np.int32)).max() > 4000 for frame in heard)  # every tick played a frame
-    assert session.jitter.delay_ms == 20 and session.jitter.lost == session.jitter.late == 0
+    assert session.jitter.delay_ms == 0 and session.jitter.lost == session.jitter.late == 0  # played as it came
+
+
+class SentPackets:
+    """A datagram transport that keeps what the RTP session sends."""
+
+    def __init__(self) -> None:
+        self.packets = []
+
+    def sendto(self, data: bytes, addr) -> None:
+        from byourside_server.telephony.sip.rtp import parse_rtp
+
+        self.packets.append(parse_rtp(data))
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_reply_is_a_talkspurt_whose_first_frame_leaves_as_it_is_queued():
+    """Between replies silence goes out on the ticks; a reply's first packet leaves inside ``play``, marked, and
+    the stream stays one packet per frame with timestamps one frame apart, through the reply and after it."""
+    import asyncio
+
+    from byourside_server.telephony.sip.rtp import RtpSession
+
+    session = RtpSession()
+    transport = SentPackets()
+    session.connection_made(transport)
+    session.start(("127.0.0.1", 9), 0, None)
+    try:
+        while len(transport.packets) < 3:  # some silence first
+            await asyncio.sleep(0.005)
+        before = len(transport.packets)
+        playback = session.play(np.full(160 * 4, 3000, np.int16))  # four frames
+        first = transport.packets[before:]
+        assert len(first) == 1 and first[0].marker  # sent at once, not on the next tick
+        assert session.talkspurt_starts and session.talkspurt_starts[-1] <= session.clock_ms()
+        await playback
+        done = session.mark()
+        await done
+        while len(transport.packets) < before + 6:  # and silence after it
+            await asyncio.sleep(0.005)
+    finally:
+        await session.close()
+    sent = transport.packets
+    assert [p.seq for p in sent] == [(sent[0].seq + i) & 0xFFFF for i in range(len(sent))]
+    assert [p.timestamp for p in sent] == [(sent[0].timestamp + 160 * i) & 0xFFFFFFFF for i in range(len(sent))]
+    assert [p.marker for p in sent].count(True) == 1
+    assert [p.payload != sent[0].payload for p in sent[before:before + 5]] == [True] * 4 + [False]

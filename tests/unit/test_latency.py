@@ -58,3 +58,15 @@ def test_metrics_text_is_prometheus_exposition_with_quantiles_sum_and_count():
         if not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             float(value)
+
+
+def test_a_turn_notes_when_the_gate_opened_and_when_the_audio_was_ready_and_the_report_leaves_them_out():
+    log = LatencyLog()
+    log.heard(speech_end_ms=4000, endpointing_ms=500, stt_ms=100, gate_open_ms=4500)  # the turn closed at 4500
+    log.spoke(first_audio_at_ms=4700, tts_first_audio_ms=100, gate_open_ms=4560, audio_ready_ms=4683.5)
+    turn = log.turns[0]
+    assert (turn.gate_open_ms, turn.audio_ready_ms) == (4560, 4683.5)  # a sound at our start held it to 4560
+    log.heard(speech_end_ms=9000, endpointing_ms=100, stt_ms=100)  # a speculative turn: the gate comes with spoke
+    log.spoke(first_audio_at_ms=9600, tts_first_audio_ms=100, gate_open_ms=9540, audio_ready_ms=9590.2)
+    assert log.turns[1].gate_open_ms == 9540
+    assert "gateOpenMs" not in log.report()["turns"][0]

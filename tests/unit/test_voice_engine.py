@@ -375,6 +375,9 @@ async def test_a_speculative_reply_starts_after_the_judges_silence_unless_it_say
     spoken = await run_until(media, asyncio.ensure_future(line.say("Nine works.")))
     assert not spoken.interrupted
     assert first_audio_from <= media.sent.index(True) * 20 < first_audio_before
+    turn = line.latency.turns[-1]  # what held the reply: the gate, not its audio (ready long before)
+    assert first_audio_from <= turn.gate_open_ms < first_audio_before
+    assert turn.audio_ready_ms is not None and turn.audio_ready_ms < turn.gate_open_ms
     await line.hangup()
 
 

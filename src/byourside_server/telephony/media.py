@@ -20,6 +20,10 @@ channel's timeline.
   (barge-in). ``mark`` resolves once everything queued before it has left.
 - ``send_digits`` sends DTMF; ``hangup`` ends the call from our side;
   ``ended`` is set when either side has ended it.
+- ``transfer`` hands the call to a person through the carrier (SIP REFER, a
+  carrier's own transfer); after it the channel is ended and ``hangup`` no
+  longer ends the call. ``answered_by`` is the carrier's answering-machine
+  verdict, when it gives one.
 """
 
 from __future__ import annotations
@@ -28,8 +32,14 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from byourside_server.telephony.transfer import TransferFailed
+
+if TYPE_CHECKING:
+    from byourside_server.domain import AnswerVerdict
 
 SAMPLE_RATE = 8000
 FRAME_MS = 20
@@ -143,6 +153,21 @@ class MediaChannel(ABC):
     @abstractmethod
     def elapsed_ms(self) -> int:
         """Milliseconds since answer on this channel's timeline."""
+
+    def clock_ms(self) -> float:
+        """The timeline now at sub-frame resolution, where the adapter knows it (for latency figures)."""
+        return float(self.elapsed_ms())
+
+    async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
+        """Hand the call to the person at ``to`` (E.164); warm when ``brief`` is given: the person hears it
+        (``brief_audio``, our own voice, where the carrier can play audio; else the carrier says the text)
+        before being connected. Returns once the carrier has the call; raises
+        ``telephony.base.TransferFailed`` when the person was not reached (the call is still ours)."""
+        raise TransferFailed("unsupported")
+
+    def answered_by(self) -> AnswerVerdict | None:
+        """The carrier's answering-machine verdict (None: the carrier gave none)."""
+        return None
 
     def _mark_ended(self, *, by_far_end: bool) -> None:
         """For adapters: the call is over (``ended`` set, the time noted once)."""

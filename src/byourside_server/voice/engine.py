@@ -102,6 +102,9 @@ class VoiceLine(TurnTaking, Line):
         return self.amd.verdict.kind if self.amd.verdict is not None else None
 
     def answered_by(self) -> AnswerVerdict | None:
+        carrier = self.media.answered_by()  # a carrier's answering-machine detection outweighs our cadence
+        if carrier is not None:
+            return carrier
         verdict = self.amd.verdict
         if verdict is None:
             return None
@@ -243,13 +246,16 @@ class VoiceLine(TurnTaking, Line):
                 if self.media.ended.is_set() or reply.state == "stopped":
                     break
                 if start is None:
+                    ready_ms, spec = self.media.clock_ms(), self._speculation
                     if not await self._speculation_holds():
                         return self._drop_reply()
+                    settled_ms = self.listening.now_ms
                     if self._callee_went_on() or not await self._floor_is_free():
                         return self._drop_reply()
                     start = self.elapsed_ms()
                     # The callee's audio reached the timeline only after the jitter buffer held it back.
-                    self.latency.spoke(start + self.media.inbound_delay_ms, (loop.time() - asked) * 1000)
+                    self.latency.spoke(start + self.media.inbound_delay_ms, (loop.time() - asked) * 1000,
+                                       self._gate_open_ms(spec, settled_ms), ready_ms)
                 played_ms = await play_chunk(self.media, chunk, reply)
                 heard.append(chunk.heard(played_ms))
                 if played_ms < chunk.duration_ms:
@@ -298,6 +304,13 @@ class VoiceLine(TurnTaking, Line):
             await self._frame_seen.wait()
         return True
 
+    def _gate_open_ms(self, spec: Speculation | None, settled_ms: int) -> int | None:
+        """When turn-taking let the reply play: its speculation settled, or a sound begun at our start was over
+        (frames went by in ``_floor_is_free`` after ``settled_ms``); None: the turn's closing (latency.heard)."""
+        floor_ms = self.listening.now_ms if self.listening.now_ms != settled_ms else None
+        instants = [ms for ms in (spec.settled_at_ms if spec is not None else None, floor_ms) if ms is not None]
+        return max(instants) if instants else None
+
     def _drop_reply(self) -> Spoken:
         self.replies_dropped += 1
         log.info("voice_reply_dropped", call_id=self.call_id)
@@ -317,6 +330,14 @@ class VoiceLine(TurnTaking, Line):
         self._check_open()
         await self.media.send_digits(digits)
         self._check_open()
+
+    async def transfer(self, to: str, brief: str | None = None) -> None:
+        """Hand the call over through the carrier; a warm transfer's brief is rendered in our voice first."""
+        audio = None
+        if brief:
+            _, tts = await self.voice.load()
+            audio = await tts.synthesize(brief)
+        await self.media.transfer(to, brief, audio)
 
     async def hangup(self) -> None:
         """End the call; once this returns the recording is complete."""

@@ -99,6 +99,11 @@ class BatchRecognition(RecognitionStream):
             self._transcribe_early()
 
     @property
+    def now_ms(self) -> int:
+        """The end of the latest frame fed, on the media timeline."""
+        return self._now_ms
+
+    @property
     def last_tone_ms(self) -> int | None:
         """Where the latest record tone began (None: none heard)."""
         return self._last_tone_ms

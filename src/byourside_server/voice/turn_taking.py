@@ -39,6 +39,7 @@ class Speculation:
     def __init__(self, start_ms: int, end_ms: int, voiced_ms: int) -> None:
         self.start_ms, self.end_ms, self.voiced_ms = start_ms, end_ms, voiced_ms
         self.settled = asyncio.Event()  # the turn closed there, or the callee went on
+        self.settled_at_ms: int | None = None  # timeline ms of the frame that settled it
         self.went_on = False
 
 
@@ -57,6 +58,8 @@ class TurnTaking:
             spec.settled.set()  # the turn closed where it was guessed
         elif self._quiet_enough_to_answer(endpointer):
             spec.settled.set()  # the reply may start: the turn detector judges, it does not hold the floor
+        if spec.settled.is_set():
+            spec.settled_at_ms = self.listening.now_ms
 
     @staticmethod
     def _quiet_enough_to_answer(endpointer) -> bool:  # noqa: ANN001
@@ -139,7 +142,7 @@ class TurnTaking:
             if self._to_answer(event):
                 texts.append(event.text)
                 last = event
-        self.latency.heard(last.end_ms, last.decided_ms - last.end_ms, last.stt_ms)
+        self.latency.heard(last.end_ms, last.decided_ms - last.end_ms, last.stt_ms, gate_open_ms=last.decided_ms)
         return Speech(" ".join(texts), first.start_ms, last.end_ms)
 
     def _went_on_from(self, last: FinalText) -> bool:

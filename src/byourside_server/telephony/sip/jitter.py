@@ -26,6 +26,20 @@ frames that ``quiet`` calls silent when it is given (a pause, where no one
 hears it). rtp.JitterBuffer never sheds, so every underrun in a call (a far
 end or a network that stalled once) stays in its delay until the call ends.
 
+The ticker's phase follows the stream (``lead_ms``): a frame that arrives
+just after a tick waits almost a whole frame for the next one. When the
+measured jitter is below a frame, each ``align_after`` ticks (1 s; None: never) the least
+wait of a frame that played with nothing behind it is noted, and the ticker
+is asked to bring its next tick forward by that wait less a safety margin
+(``jitter_factor`` times the jitter's recent peak, at least
+``min_margin_ms``), so a frame plays about that margin after it arrived. The
+ticker only moves earlier and by less than a frame; a tick brought too far
+forward finds its frame missing, which is an underrun like any other (the
+frame plays one tick later) and the next window moves the phase back.
+
+``delay_ms`` is how long the frame played at the last tick was held, measured
+from its arrival.
+
 Time comes from ``clock`` (seconds, monotonic), so tests drive it by hand.
 """
 
@@ -62,6 +76,7 @@ def _signed(value: int, bits: int) -> int:
 class AdaptiveJitterBuffer:
     def __init__(self, min_depth: int = 1, max_depth: int = 10, max_frames: int = 50,
                  jitter_factor: float = 3.0, shrink_after: int = 150, peak_half_life: int = 100,
+                 align_after: int | None = 50, min_margin_ms: float = 2.0,
                  clock: Callable[[], float] = time.monotonic,
                  quiet: Callable[[bytes], bool] | None = None) -> None:
         if not 1 <= min_depth <= max_depth <= max_frames:
@@ -71,7 +86,9 @@ class AdaptiveJitterBuffer:
         self.shrink_after = shrink_after
         self.clock = clock
         self.quiet = quiet  # payload -> True when it is silence and may be dropped to shrink the delay
+        self.align_after, self.min_margin_ms = align_after, min_margin_ms
         self._frames: dict[int, bytes] = {}
+        self._arrived: dict[int, float] = {}  # seq -> arrival (s)
         self._next: int | None = None
         self._started = False
         self._jitter = 0.0  # RFC 3550 J, in timestamp units
@@ -81,6 +98,10 @@ class AdaptiveJitterBuffer:
         self._fewest_held: int | None = None  # in the current shrink window
         self._window_ticks = 0
         self._to_shed = 0
+        self._least_wait: float | None = None  # ms, of a frame played alone, in the current alignment window
+        self._align_ticks = 0
+        self._lead = 0.0
+        self.held_ms = 0.0  # how long the frame played at the last tick was held
         self.level = 0  # frames held at the last tick
         self.late = 0
         self.lost = 0
@@ -94,8 +115,18 @@ class AdaptiveJitterBuffer:
 
     @property
     def delay_ms(self) -> int:
-        """How long the frame played at the last tick was held back, about (the frames held then)."""
-        return self.level * FRAME_MS
+        """How long the frame played at the last tick was held back, from its arrival."""
+        return round(self.held_ms)
+
+    @property
+    def margin_ms(self) -> float:
+        """How long before a tick a frame should arrive, for the jitter measured so far."""
+        return max(self.min_margin_ms, self.jitter_factor * self._peak * 1000 / CLOCK_RATE)
+
+    def lead_ms(self) -> float:
+        """How much earlier the ticker should make its next tick (0 mostly; see the module docstring)."""
+        lead, self._lead = self._lead, 0.0
+        return lead
 
     @property
     def depth(self) -> int:
@@ -112,6 +143,7 @@ class AdaptiveJitterBuffer:
             self.late += 1
             return
         self._frames[seq] = payload
+        self._arrived[seq] = self.clock() if arrival is None else arrival
         if len(self._frames) > self.max_frames:  # the far end runs ahead of us: skip to the oldest we hold
             self._next = min(self._frames, key=lambda s: (s - self._next) & 0xFFFF)
 
@@ -147,18 +179,36 @@ class AdaptiveJitterBuffer:
             payload = self._frames[self._next]
             if self.quiet is None or self.quiet(payload):  # drop it and play the one after it now
                 del self._frames[self._next]
+                self._arrived.pop(self._next, None)
                 self._next = (self._next + 1) & 0xFFFF
                 self._to_shed -= 1
                 self.dropped += 1
         payload = self._frames.pop(self._next, None)
+        arrived = self._arrived.pop(self._next, None)
         if payload is None:
             if not self._frames:
                 self._started = False  # underrun: rebuffer rather than count a gap as loss
                 self.underruns += 1
                 return None
             self.lost += 1
+        elif arrived is not None:
+            self.held_ms = max(0.0, (self.clock() - arrived) * 1000)
+            self._note_wait(held)
         self._next = (self._next + 1) & 0xFFFF
         return payload
+
+    def _note_wait(self, held: int) -> None:
+        """Over each window of ticks, plan the ticker's lead from the least wait of a frame that played alone."""
+        if self.align_after is None:
+            return  # the ticker keeps its phase
+        if held == 1:
+            self._least_wait = self.held_ms if self._least_wait is None else min(self._least_wait, self.held_ms)
+        self._align_ticks += 1
+        if self._align_ticks >= self.align_after:
+            margin = self.margin_ms
+            if self._least_wait is not None and margin < FRAME_MS and self._least_wait - margin >= 1:
+                self._lead = min(FRAME_MS - 1.0, self._least_wait - margin)
+            self._least_wait, self._align_ticks = None, 0
 
     def _note_level(self, held: int) -> None:
         """Over each window of ticks, plan to shed what stayed above the depth the whole time."""

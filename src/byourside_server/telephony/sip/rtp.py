@@ -1,10 +1,22 @@
 """RTP media for one call (RFC 3550, RFC 4733): paced sending, a jitter buffer, DTMF.
 
-One 20 ms ticker drives both directions on an absolute schedule (no drift):
-each tick sends the next outbound frame (speech, or silence when there is
-nothing to say, so the far end keeps a steady stream), or the next DTMF event
-packet; and takes the next inbound frame out of the jitter buffer, so the
-listener and the recorder see both sides on one aligned timeline.
+One ticker drives both directions on absolute 20 ms schedules (no drift).
+Each receive tick takes the next inbound frame out of the jitter buffer and
+hands it, with the outbound frame sent since the last receive tick, to the
+listener, so the listener and the recorder see both sides on one aligned
+timeline (``ticks``). Between replies its phase follows the inbound stream
+(the jitter buffer's ``lead_ms``), so a frame is not held back most of a tick
+for nothing.
+
+Between replies we send silence (or DTMF event packets) on the receive
+ticks, so the far end keeps a steady stream. A reply is a talkspurt: its
+first frame leaves as soon as it is queued (``play``), marked (RTP marker
+bit, RFC 3551 4.1), and the rest follow every 20 ms from it, so the reply
+does not wait up to a frame for the next tick. Timestamps go on by one frame
+per packet; once the reply is over the silence goes out on the receive ticks
+again, so the gain is never carried from one reply to the next.
+
+``clock_ms`` is the timeline at sub-frame resolution, for latency figures.
 """
 
 from __future__ import annotations
@@ -28,7 +40,14 @@ log = structlog.get_logger(__name__)
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 EVENT_DIGITS = {v: k for k, v in DTMF_EVENTS.items()}
 DIGIT_FRAMES = 5  # 100 ms tone per digit
+_EARLY_S = 0.0005  # a tick this close to due is due (the loop's timers may fire a hair early)
 GAP_FRAMES = 4  # 80 ms between digits
+
+
+def _next_slot(at: float, now: float) -> float:
+    """The next tick of a 20 ms schedule after one due at ``at``; after a stalled loop, now (no burst)."""
+    at += FRAME_MS / 1000
+    return now if at - now < -0.2 else at
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,13 @@ class RtpSession(asyncio.DatagramProtocol):
         self._last_event: tuple[int, int] | None = None  # (timestamp, event) of the last received digit
         self._ticker: asyncio.Task | None = None
         self.ticks = 0
+        self._receive_at = 0.0  # loop time of the next receive tick, on its schedule
+        self._received_at = 0.0  # loop time the last receive tick was due
+        self._send_at = 0.0  # loop time of the next frame of a talkspurt
+        self._talking = False  # a talkspurt is under way: frames leave on their own schedule
+        self._sent: np.ndarray | None = None  # the outbound frame sent since the last receive tick
+        self.talkspurt_starts: collections.deque[float] = collections.deque(maxlen=32)  # clock_ms of each
+        self.talkspurt_at_once = True  # False: a reply's first frame waits for the next receive tick
 
     # asyncio protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -179,7 +205,11 @@ class RtpSession(asyncio.DatagramProtocol):
             self.transport.close()
 
     def play(self, pcm: np.ndarray) -> Playback:
-        """Queue 8 kHz PCM for sending; the Playback counts the frames that leave."""
+        """Queue 8 kHz PCM for sending; the Playback counts the frames that leave.
+
+        Between replies the first frame leaves at once (a talkspurt begins); see the module docstring.
+        """
+        idle = not self._talking and not self._outbound and not self._dtmf
         playback = Playback(len(pcm))
         for start in range(0, len(pcm), FRAME_SAMPLES):
             frame = pcm[start:start + FRAME_SAMPLES]
@@ -188,7 +218,16 @@ class RtpSession(asyncio.DatagramProtocol):
             self._outbound.append((frame, playback))
         if playback.frames == 0:
             playback.finish()
+        elif idle and self.talkspurt_at_once and self._ticker is not None and not self._ticker.done():
+            self._send_at = asyncio.get_running_loop().time()
+            self._send_next()
+            self._send_at += FRAME_MS / 1000
         return playback
+
+    def clock_ms(self) -> float:
+        """The timeline now, at sub-frame resolution: ``ticks * 20`` plus the time since that tick was due."""
+        since = (asyncio.get_running_loop().time() - self._received_at) * 1000 if self._ticker is not None else 0.0
+        return self.ticks * FRAME_MS + min(float(FRAME_MS), max(0.0, since))
 
     def mark(self) -> asyncio.Future:
         """A future that resolves (True) once everything queued before it has gone out."""
@@ -220,35 +259,56 @@ class RtpSession(asyncio.DatagramProtocol):
     # the ticker
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        self._receive_at = self._send_at = self._received_at = loop.time()
         while True:
-            self._tick()
-            next_at += FRAME_MS / 1000
-            delay = next_at - loop.time()
-            if delay < -0.2:  # the loop stalled: resynchronise instead of bursting
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(max(0.0, delay))
+            now = loop.time()
+            if self._talking and now >= self._send_at - _EARLY_S:
+                self._send_next()
+                self._send_at = _next_slot(self._send_at, now)
+            if now >= self._receive_at - _EARLY_S:
+                if not self._talking:
+                    self._send_next()  # silence, DTMF or a reply's first frame, on the receive tick
+                    self._send_at = self._receive_at + FRAME_MS / 1000
+                self._tick()
+                # The phase moves between replies only, so each receive tick still reports one frame we sent.
+                lead = self.jitter.lead_ms() if not self._talking else 0.0
+                self._receive_at = _next_slot(self._receive_at - lead / 1000, now)
+            wake = min(self._receive_at, self._send_at) if self._talking else self._receive_at
+            await asyncio.sleep(max(0.0, wake - loop.time()))
 
-    def _tick(self) -> None:
-        self.ticks += 1
-        outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    def _send_next(self) -> None:
+        """Send the next outbound packet: a frame of speech, a DTMF event packet, or silence."""
         if self._dtmf:
             self._send_event(*self._dtmf.popleft())
+            self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+            return
+        self._resolve_marks()
+        item = self._outbound.popleft() if self._outbound else None
+        if isinstance(item, str):
+            self._queue_digit(item)
+            self._send_event(*self._dtmf.popleft())
+        elif item is None and self._talking:
+            self._talking = False  # the talkspurt is over: silence goes out on the next receive tick
+            return
         else:
-            self._resolve_marks()
-            item = self._outbound.popleft() if self._outbound else None
-            if isinstance(item, str):
-                self._queue_digit(item)
-                self._send_event(*self._dtmf.popleft())
-            else:
-                if item is not None:
-                    outbound = item[0]
-                self._send(self.codec.payload_type, self.codec.encode(outbound), marker=False)
-                if item is not None:
-                    item[1].advance((self.ticks - 1) * FRAME_MS)
-                    self._resolve_marks()  # a mark right behind the last frame resolves as it leaves
+            outbound = item[0] if item is not None else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            starts = item is not None and not self._talking
+            if starts:
+                self._talking = True
+                self.talkspurt_starts.append(self.clock_ms())
+            self._send(self.codec.payload_type, self.codec.encode(outbound), marker=starts)
+            self._sent = outbound
+            if item is not None:
+                item[1].advance(self.ticks * FRAME_MS)
+                self._resolve_marks()  # a mark right behind the last frame resolves as it leaves
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+
+    def _tick(self) -> None:
+        """A receive tick: the next inbound frame, with what we sent since the last one, to the listener."""
+        self._received_at = self._receive_at
+        self.ticks += 1
+        outbound = self._sent if self._sent is not None else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._sent = None
         payload = self.jitter.pop()
         inbound = self.codec.decode(payload) if payload else np.zeros(FRAME_SAMPLES, dtype=np.int16)
         if self.on_frame is not None:
