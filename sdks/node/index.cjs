@@ -197,6 +197,14 @@ class Client {
   }
 
   /**
+   * (ext) Erase a finished call's personal data (transcript, recording, summary, extracted values;
+   * numbers masked). Idempotent: resolves to the same erased call every time. A running call: 409 `call_active`.
+   */
+  async deleteCall(id) {
+    return this._request("DELETE", callPath(id));
+  }
+
+  /**
    * (ext) Place many calls: each of `calls` is `defaults` with its own keys over them. Resolves to
    * the batch with `rejectedRows` ({row, error, message}); `webhookUrl` receives `batch.finished`.
    * Never retried: a second attempt could queue the batch twice.

@@ -176,6 +176,8 @@ export declare class Client {
   listCalls(options?: ListCallsOptions | number): Promise<Call[]>;
   listCallsPage(options?: ListCallsOptions | number): Promise<CallPage>;
   cancelCall(id: string): Promise<Call>;
+  /** (ext) Erase a finished call's personal data; idempotent. A running call: 409 `call_active`. */
+  deleteCall(id: string): Promise<Call>;
   /** (ext) Place many calls: each row is `defaults` with its own keys over them. Never retried. */
   createBatch(params: {
     calls: Array<Record<string, unknown>>;

@@ -13,6 +13,7 @@ import structlog
 import uvicorn
 
 from byourside_server.api.app import create_app
+from byourside_server.compliance.consent import ConsentPolicy
 from byourside_server.runtime.registry import build_brain, build_telephony
 from byourside_server.runtime.session import SessionDeps
 from byourside_server.runtime.worker import Worker
@@ -52,6 +53,7 @@ def build_worker(services: Services) -> Worker:
         ring_timeout_seconds=settings.ring_timeout_seconds,
         recordings=services.recordings,
         gate=services.compliance,
+        consent=ConsentPolicy.from_settings(settings),
     )
     return Worker(services, deps, concurrency=settings.workers)
 

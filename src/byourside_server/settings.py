@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     calling_hours_start: str = "08:00"
     calling_hours_end: str = "21:00"
     calling_hours_days: str = "mon-sun"
+    # Consent and retention (compliance/consent.py, compliance/retention.py), for accounts that set none.
+    record_calls: bool = True  # keep a recording of each call (false: none is kept)
+    # When the agent says the call is recorded: "required" (callees in all-party-consent places) or "always".
+    recording_notice: Literal["required", "always"] = "required"
+    recording_retention_days: int = Field(0, ge=0)  # recordings deleted this many days after the call; 0: kept
+    transcript_retention_days: int = Field(0, ge=0)  # transcripts (and summaries) likewise; 0: kept
+    retention_purge_seconds: float = Field(3600.0, gt=0)  # how often a worker purges what has expired
 
     # Webhooks (local development only: never enable these in production)
     webhook_allow_http: bool = False

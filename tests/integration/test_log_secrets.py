@@ -62,7 +62,7 @@ EXCEPTION_SITES = {
     "unhandled_error", "session_error", "upkeep_error", "dial_error", "brain_error", "analysis_error",
     "webhook_delivery_error", "mcp_tool_failed", "rtp_frame_listener_failed", "sip_sim_action_failed",
     "sip_sim_call_failed", "call_reap_failed", "stt_failed", "voice_frame_handler_failed", "voice_barge_in_stt_failed",
-    "realtime_relay_failed",
+    "realtime_relay_failed", "retention_purge_error",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "byourside_server"
 
@@ -249,6 +249,44 @@ async def _provoke_store_and_runtime_sites(services, log_text) -> list[str]:  # 
     return [key, account.webhook_secret]
 
 
+# The retention purge's update of an expired transcript is refused by the store.
+_SQLITE_RETENTION_POISON = ("CREATE TRIGGER bys_test_poison_retention BEFORE UPDATE ON calls "
+                            "WHEN NEW.context LIKE '%poison-retention%' AND NEW.turns IS NULL "
+                            "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END")
+_PG_RETENTION_POISON = ("ALTER TABLE calls ADD CONSTRAINT bys_test_poison_retention "
+                        "CHECK (context IS NULL OR context NOT LIKE '%poison-retention%' OR turns IS NOT NULL) "
+                        "NOT VALID")
+
+
+async def _provoke_retention_site(services, log_text) -> None:  # noqa: ANN001
+    """retention_purge_error: an ended call's transcript is past its account's retention, and the
+    store refuses the purge's update; the job logs it and keeps running."""
+    from byourside_server.compliance.retention import RetentionJob
+
+    account, key = await new_account(services)
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        placed = await api.post("/v1/agent/calls", headers=auth(key), json=_call_body(NUMBER_INSERT, "poison-retention"))
+        assert placed.status_code == 201, placed.text
+    long_ago = services.clock.now() - timedelta(days=30)
+    async with services.db.write() as conn:
+        await conn.execute(update(schema.calls).where(schema.calls.c.id == placed.json()["callId"]).values(
+            status="completed", ended_at=long_ago, turns=[{"speaker": "contact", "text": TRANSCRIPT}]))
+        await conn.execute(update(schema.accounts).where(schema.accounts.c.id == account.id).values(
+            transcript_retention_days=1))
+        await conn.execute(text(_SQLITE_RETENTION_POISON if services.db.is_sqlite else _PG_RETENTION_POISON))
+    stop = asyncio.Event()
+    job = asyncio.create_task(RetentionJob(services).run(stop))
+    try:
+        await _wait_until(lambda: _async_true("retention_purge_error" in log_text()), "retention_purge_error")
+    finally:
+        stop.set()
+        await job
+        async with services.db.write() as conn:
+            await conn.execute(text("DROP TRIGGER bys_test_poison_retention" if services.db.is_sqlite
+                                    else "ALTER TABLE calls DROP CONSTRAINT bys_test_poison_retention"))
+
+
 async def _async_true(value: bool) -> bool:
     return value
 
@@ -367,6 +405,7 @@ async def services(database_url: str, tmp_path: Path):
 async def test_logged_exceptions_hold_no_secrets(services, log_mode):
     mode, stream = log_mode
     keys_and_secrets = await _provoke_store_and_runtime_sites(services, stream.getvalue)
+    await _provoke_retention_site(services, stream.getvalue)
     key = keys_and_secrets[0]
     await _provoke_mcp_site(key)
     _provoke_rtp_site()

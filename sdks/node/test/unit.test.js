@@ -130,6 +130,18 @@ test("getCall and cancelCall URL-encode the id", async () => {
   assert.equal(calls.length, 2, "an empty id never reaches the network");
 });
 
+test("deleteCall sends DELETE to the call's URL and rejects call_active", async () => {
+  const erased = { callId: "c 1", status: "completed", to: "+1415***0123", erasedAt: "2026-12-01T10:00:00.000Z" };
+  const { fetchImpl, calls } = scriptedFetch({ status: 200, body: erased },
+    { status: 409, body: { error: "call_active", message: "The call has not ended yet." } });
+  const c = client(fetchImpl);
+  assert.deepEqual(await c.deleteCall("c 1"), erased);
+  assert.equal(calls[0].url, "http://api.test/v1/agent/calls/c%201");
+  assert.equal(calls[0].method, "DELETE");
+  assert.equal(calls[0].body, undefined);
+  await assert.rejects(c.deleteCall("c2"), { code: "call_active", status: 409 });
+});
+
 test("listCalls clamps the limit, falls back to 20 and returns the array", async () => {
   for (const [given, sent] of [[0, "1"], [-5, "1"], [500, "100"], ["abc", "20"], ["7", "7"], [undefined, "20"],
     [3.9, "3"], [NaN, "20"], [true, "20"], [null, "20"]]) {

@@ -196,6 +196,12 @@ class Client(object):
         """Cancel or hang up a call (a terminal call answers 409 ``call_not_active``)."""
         return self._request("POST", self._call_path(call_id) + "/cancel")
 
+    def delete_call(self, call_id: str) -> Dict[str, Any]:
+        """(ext) Erase an ended call's personal data (transcript, recording, summary, extracted values;
+        numbers masked). Idempotent: the same erased call every time. A running call answers 409
+        ``call_active``; cancel it first."""
+        return self._request("DELETE", self._call_path(call_id))
+
     # (ext) batches and the do-not-call list
 
     def create_batch(

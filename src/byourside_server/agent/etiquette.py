@@ -42,7 +42,7 @@ async def leave_voicemail(line: Line, task: CallTask, *, tone_heard: bool, wait_
                 return False
             tone_heard = isinstance(event, (Beep, Silence))
         if tone_heard:
-            await line.say(f"{say.disclosure(task.account_name)} {message.strip()}")
+            await line.say(f"{say.disclosure(task)} {message.strip()}")
             return True
     return False
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from byourside_server.agent.understanding import replies as hear
 from byourside_server.agent.understanding.words import sentences, tokens
-from byourside_server.domain import FieldSpec
+from byourside_server.domain import CallTask, FieldSpec
 
 # --- what we say ----------------------------------------------------------
 
@@ -27,8 +27,32 @@ _PRONOUNS = {"they": "you", "them": "you", "their": "your", "theirs": "yours", "
 _DETERMINERS = frozenset("whether if how what when where which who why the a an your their its any my our this that these those".split())
 
 
-def disclosure(account_name: str) -> str:
-    return f"Hi, this is an AI assistant calling on behalf of {account_name}."
+# The AI disclosure every call opens with; an account may word it its own way ("{name}" is its display
+# name) but never drop it: wording that does not say it is an AI is refused when set, and ignored here.
+AI_DISCLOSURE = "Hi, this is an AI assistant calling on behalf of {name}."
+RECORDING_NOTICE = "This call is recorded."
+# "AI" and its abbreviations in other languages (upper case: "ai" is a word in Italian), or the words in full.
+_AI_ABBREVIATION = re.compile(r"\b(?:A\.?I|K\.?I|I\.?A)\b")
+_AI_IN_FULL = re.compile(r"\b(?:artificial intelligence|künstliche intelligenz|intelligence artificielle|"
+                         r"inteligencia artificial|intelligenza artificiale|inteligência artificial)\b", re.IGNORECASE)
+_NAME_SLOT = "{name}"
+
+
+def says_ai(wording: str) -> bool:
+    """Whether disclosure wording tells the callee they speak with an AI (the display name aside)."""
+    text = wording.replace(_NAME_SLOT, " ")
+    return bool(_AI_ABBREVIATION.search(text) or _AI_IN_FULL.search(text))
+
+
+def disclosure(task: CallTask) -> str:
+    """The AI disclosure in the account's wording, or the standard one when it has none (or none that says AI)."""
+    wording = task.ai_disclosure if task.ai_disclosure and says_ai(task.ai_disclosure) else AI_DISCLOSURE
+    return " ".join(wording.replace(_NAME_SLOT, task.account_name).split())
+
+
+def greeting(task: CallTask) -> str:
+    """The first words to anyone who answers: the AI disclosure, then the recording notice when it is due."""
+    return f"{disclosure(task)} {RECORDING_NOTICE}" if task.recording_notice else disclosure(task)
 
 
 def _to_second_person(text: str) -> str:

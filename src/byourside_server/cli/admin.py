@@ -49,8 +49,11 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
     async def work(services: Any) -> int:
+        from byourside_server.cli.privacy import PRIVACY_ACTIONS, privacy_command
         from byourside_server.store.accounts import AccountExists
 
+        if args.action in PRIVACY_ACTIONS:
+            return await privacy_command(services, settings, args)
         if args.action == "create":
             try:
                 account = await services.accounts.create(args.name, services.default_limits)

@@ -13,6 +13,7 @@ from byourside_server import __version__
 from byourside_server.cli.admin import cmd_accounts, cmd_keys, cmd_migrate, cmd_numbers, cmd_serve, cmd_worker
 from byourside_server.cli.common import CliError, run_async
 from byourside_server.cli.compliance import add_compliance_parser
+from byourside_server.cli.privacy import add_privacy_actions
 from byourside_server.cli.sim import cmd_eval, cmd_sip_sim
 from byourside_server.cli.users import add_users_parser
 from byourside_server.cli.webhooks import add_webhooks_parser
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--calls-per-minute", type=limit_value)
     lim.add_argument("--max-concurrent", type=limit_value)
     lim.add_argument("--monthly-minutes", type=limit_value)
+    add_privacy_actions(a)  # show, display-name, consent, retention
     p.set_defaults(async_fn=cmd_accounts)
 
     p = sub.add_parser("keys", help="manage agent API keys")

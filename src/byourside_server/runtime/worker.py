@@ -1,5 +1,6 @@
 """A worker: claims queued calls up to its concurrency, keeps their leases alive,
-passes on cancel requests, and reaps calls whose worker vanished.
+passes on cancel requests, reaps calls whose worker vanished, and purges recordings and
+transcripts past their account's retention (compliance/retention.py).
 
 Many workers (in many processes) can share one store: claiming is atomic, and
 a worker that loses a lease abandons that call without writing to it.
@@ -18,6 +19,7 @@ import uuid
 
 import structlog
 
+from byourside_server.compliance.retention import RetentionJob
 from byourside_server.runtime.session import CallSession, SessionDeps, StoreRetry
 from byourside_server.services import Services
 from byourside_server.store.notify import CALL_QUEUED, CANCEL_REQUESTED, asyncpg_dsn, listen_forever
@@ -50,7 +52,8 @@ class Worker:
     async def run(self) -> None:
         """Run until ``stop()``; then wait for the calls in hand to finish."""
         log.info("worker_started", worker_id=self.worker_id, concurrency=self.concurrency)
-        background = [asyncio.create_task(self._upkeep_loop())]
+        background = [asyncio.create_task(self._upkeep_loop()),
+                      asyncio.create_task(RetentionJob(self.services).run(self._stopping))]
         if not self.services.db.is_sqlite:
             signals = self.services.signals
             handlers = {CALL_QUEUED: signals.call_queued.set, CANCEL_REQUESTED: signals.cancel_requested.set}

@@ -119,6 +119,19 @@ class AccountRepo:
         async with self.db.write() as conn:
             await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(**limits))
 
+    # Consent, disclosure and retention (compliance/consent.py checks the values first)
+    PRIVACY_COLUMNS = ("display_name", "ai_disclosure", "record_calls", "recording_notice",
+                       "recording_retention_days", "transcript_retention_days")
+
+    async def set_privacy(self, account_id: str, **values: object) -> None:
+        """Set some of ``PRIVACY_COLUMNS``; None puts one back to the server's default."""
+        unknown = set(values) - set(self.PRIVACY_COLUMNS)
+        if unknown:
+            raise ValueError(f"not an account privacy setting: {sorted(unknown)}")
+        self.forget_verified_keys()
+        async with self.db.write() as conn:
+            await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(**values))
+
     # Agent keys
 
     async def create_key(self, account_id: str, *, name: str | None = None, voice: str | None = None) -> tuple[ApiKeyRecord, str]:

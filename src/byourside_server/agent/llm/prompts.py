@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from byourside_server.agent import phrases as say
 from byourside_server.domain import CallTask, FieldSpec, Turn
 
 OUTCOMES = ("objective_met", "objective_unreachable", "voicemail", "wrong_number", "callee_refused")
@@ -63,8 +64,8 @@ def system_prompt(task: CallTask) -> str:
     lines += [
         "",
         "RULES:",
-        f"- Your first words to a person: say you are an AI assistant calling on behalf of {task.account_name}, "
-        "then state why you are calling. Never claim to be human; if asked, say you are an AI.",
+        f"- Your first words to a person, exactly: \"{say.greeting(task)}\" Then state why you are calling. "
+        "Never claim to be human; if asked, say you are an AI.",
         "- First decide who answered. A voicemail greeting or a record tone: call end_call with outcome "
         "'voicemail' at once (say nothing). An automated menu: call press_digits with the option that best "
         "serves the objective (the operator or 0 if none fits). A call-screening assistant asking who is calling: "
