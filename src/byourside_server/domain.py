@@ -53,6 +53,7 @@ class EndReason(enum.StrEnum):
     CALLEE_HUNG_UP = "callee_hung_up"
     NO_RESPONSE = "no_response"
     VOICEMAIL = "voicemail"
+    TRANSFERRED = "transferred"  # (ext) handed to a person at the request's ``transferTo``
     # Decided by the runtime, the carrier or the store
     MAX_DURATION = "max_duration"
     CANCELED = "canceled"
@@ -152,7 +153,12 @@ class CallTask:
     fields: tuple[FieldSpec, ...]
     language: str
     voice: str
-    account_name: str
+    account_name: str  # whom the callee hears the call is for: the account's display name
     max_duration_seconds: int
     metadata: Mapping[str, str] = field(default_factory=dict)
     voicemail_message: str | None = None  # left after the tone when voicemail answers; None: hang up silently
+    transfer_to: tuple[str, ...] = ()  # (ext) E.164 numbers of people the call may be handed to, in order
+    transfer_mode: str = "cold"  # "cold": connect at once; "warm": brief the person first
+    # (ext) the account's AI disclosure wording ("{name}": the display name); None: the standard one
+    ai_disclosure: str | None = None
+    recording_notice: bool = False  # (ext) say at the start that the call is recorded (compliance/consent.py)

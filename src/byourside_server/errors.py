@@ -65,6 +65,14 @@ class InvalidWebhookUrl(ApiError):
     default_message = "'webhookUrl' must be an https:// URL on a public address."
 
 
+class InvalidTransferTo(ApiError):
+    """(ext) ``transferTo`` is not one E.164 number or a list of up to 5, or a number the guardrails refuse."""
+
+    token, http_status = "invalid_transfer_to", 400
+    default_message = ("'transferTo' must be an E.164 number or a list of up to 5 distinct ones, each a number "
+                       "this server may call (e.g. \"+14155550123\").")
+
+
 class DestinationBlocked(ApiError):
     token, http_status = "destination_blocked", 400
     default_message = "Calls to this destination are not allowed (region not enabled, premium-rate, satellite or high-fraud range)."
@@ -93,6 +101,14 @@ class IdempotencyConflict(ApiError):
 class CallNotActive(ApiError):
     token, http_status = "call_not_active", 409
     default_message = "The call has already ended."
+
+
+class CallActive(ApiError):
+    """(ext) ``DELETE /v1/agent/calls/{id}`` of a call that is queued, dialling or live."""
+
+    token, http_status = "call_active", 409
+    default_message = ("The call has not ended yet. Cancel it (POST /v1/agent/calls/{id}/cancel) and delete it "
+                       "once its status is final.")
 
 
 class DestinationSuppressed(ApiError):

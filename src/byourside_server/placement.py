@@ -17,8 +17,9 @@ import httpx
 
 from byourside_server.compliance.retry import RetryPolicy
 from byourside_server.domain import FieldSpec
-from byourside_server.errors import CallerIdNotOwned, InvalidVoice, InvalidWebhookUrl
-from byourside_server.guardrails.numbers import check_destination
+from byourside_server.errors import (CallerIdNotOwned, DestinationBlocked, InvalidNumber, InvalidTransferTo, InvalidVoice,
+                                     InvalidWebhookUrl)
+from byourside_server.guardrails.numbers import DestinationPolicy, check_destination
 from byourside_server.guardrails.webhook_urls import check_webhook_url
 from byourside_server.services import Services
 from byourside_server.store.call_types import Created, NewCall
@@ -49,6 +50,8 @@ class CallRequest:
     scheduled_at: datetime | None = None  # (ext) not dialled before this (UTC)
     calling_hours: str = "hold"  # (ext) outside calling hours: "hold" until they open, or "strict": refuse
     retry: RetryPolicy | None = None  # (ext) call again after these outcomes (compliance/retry.py)
+    transfer_to: tuple[str, ...] = ()  # (ext) people the call may be handed to (E.164 text, checked here)
+    transfer_mode: str = "cold"  # (ext) "cold" or "warm" (the person is briefed first)
 
 
 def check_sendable_url(url: str) -> None:
@@ -78,6 +81,20 @@ def resolve_language(requested: str | None, objective: str, region: str, default
     return inferred, "auto" if requested == "auto" else "inferred"
 
 
+def check_transfer_targets(numbers: tuple[str, ...], to: str, policy: DestinationPolicy) -> tuple[str, ...]:
+    """The transfer numbers, each through the same guardrails as ``to``; any refusal is ``invalid_transfer_to``."""
+    checked = []
+    for index, number in enumerate(numbers):
+        try:
+            e164 = check_destination(number, policy).e164
+        except (InvalidNumber, DestinationBlocked) as exc:
+            raise InvalidTransferTo(f"'transferTo' number {index + 1}: {exc.message}") from None
+        if e164 == to:
+            raise InvalidTransferTo(f"'transferTo' number {index + 1} is the number being called.")
+        checked.append(e164)
+    return tuple(checked)
+
+
 async def place_call(
     services: Services,
     account: Account,
@@ -89,6 +106,7 @@ async def place_call(
 ) -> Created:
     settings = services.settings
     destination = check_destination(request.to, services.destination_policy)
+    transfer_to = check_transfer_targets(request.transfer_to, destination.e164, services.destination_policy)
     if request.webhook_url:
         check_sendable_url(request.webhook_url)
         await check_webhook_url(
@@ -128,6 +146,7 @@ async def place_call(
         not_before=timing.not_before,
         hold_reason=timing.hold_reason,
         retry=request.retry.to_json() if request.retry is not None else None,
+        transfer={"to": list(transfer_to), "mode": request.transfer_mode} if transfer_to else None,
     )
     try:  # the store checks the caller ID's ownership (and the key) in the creating transaction
         created = await services.calls.create(

@@ -87,6 +87,9 @@ def call_to_json(
         "attemptOf": call.attempt_of,
         "attempts": list(call.attempts) if call.attempts is not None else None,
         "batchId": call.batch_id,
+        "erasedAt": iso(call.erased_at),  # (ext) DELETE erased its personal data then
+        "transferTo": list(call.transfer_to) if call.transfer_to else None,
+        "transferMode": call.transfer_mode if call.transfer_to else None,
     })
 
 

@@ -5,7 +5,9 @@ It follows Telnyx's documented protocol (docs/carriers.md names the versions):
 - API v2, JSON with ``Authorization: Bearer <API key>``: ``POST /v2/calls`` (connection_id, to,
   from, timeout_secs, webhook_url, stream_url, stream_track, stream_bidirectional_mode=rtp,
   stream_bidirectional_codec=PCMU, answering_machine_detection) answers ``{"data": {"call_control_id",
-  ...}}``; ``POST /v2/calls/{id}/actions/hangup``; ``GET /v2/phone_numbers`` and ``/v2/verified_numbers``
+  ...}}``; ``POST /v2/calls/{id}/actions/hangup``; ``POST /v2/calls/{id}/actions/transfer`` (to, from,
+  audio_url, webhook_url: the new leg's events go there) answers ``{"data": {"result": "ok"}}``, or 422
+  code 90018 when the call has ended; ``GET /v2/phone_numbers`` and ``/v2/verified_numbers``
   (``page[number]``, ``page[size]``, ``meta.total_pages``); errors ``{"errors": [{"code", "title", "detail"}]}``.
 - Webhooks: ``{"data": {"record_type": "event", "event_type", "id", "occurred_at", "payload"}, "meta"}``
   for call.initiated, call.answered, call.hangup (hangup_cause, sip_hangup_cause) and
@@ -14,6 +16,11 @@ It follows Telnyx's documented protocol (docs/carriers.md names the versions):
 - Media streaming: a WebSocket to stream_url (unsigned, as Telnyx's): ``connected``, ``start``
   (stream_id, start.call_control_id, media_format PCMU 8000 Hz), ``media`` every 20 ms, ``dtmf``,
   ``mark`` echoes, ``stop``; it takes ``media``, ``mark`` and ``clear``.
+
+A transfer dials the ``to`` number's scenario as a new leg: ``call.initiated``, then ``call.answered``
+and ``call.bridged`` (after fetching ``audio_url``, which Telnyx plays to the person before bridging) and
+the first leg's media stream stops; or the new leg's ``call.hangup`` (user_busy, timeout, ...) and the
+first call stays as it was.
 
 The call's life (scenarios, rings, the callee over the stream) is the fake Twilio's, told in Telnyx's
 events; the callee's side of the stream is the same ``StreamCallee`` speaking Telnyx's field names.
@@ -34,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fake_twilio import E164, FakeCall, FakeTwilio
+from fake_twilio import E164, NOT_ANSWERED, FakeCall, FakeTransfer, FakeTwilio
 from stream_callee import StreamCallee
 
 # Twilio-worded outcome (as the shared call life reports it) -> Telnyx's hangup_cause
@@ -62,6 +69,7 @@ class FakeTelnyx(FakeTwilio):
         return Starlette(routes=[
             Route("/v2/calls", self._dial, methods=["POST"]),
             Route("/v2/calls/{sid}/actions/hangup", self._hangup, methods=["POST"]),
+            Route("/v2/calls/{sid}/actions/transfer", self._transfer_action, methods=["POST"]),
             Route("/v2/phone_numbers", self._list_numbers, methods=["GET"]),
             Route("/v2/verified_numbers", self._list_verified, methods=["GET"]),
         ])
@@ -102,6 +110,48 @@ class FakeTelnyx(FakeTwilio):
         call.end_requested.set()
         return JSONResponse({"data": {"result": "ok"}})
 
+    async def _transfer_action(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._telnyx_error(401, "10009", "Authentication failed")
+        call = self.calls.get(request.path_params["sid"])
+        if call is None:
+            return self._telnyx_error(404, "10005", "Resource not found")
+        if call.status != "in-progress":
+            return self._telnyx_error(422, "90018", "Call has already ended")
+        body = await request.json()
+        to = str(body.get("to", ""))
+        if not E164.fullmatch(to):
+            return self._telnyx_error(422, "10016", "Invalid 'to' number")
+        transfer = FakeTransfer(to, body.get("from"), body.get("audio_url"))
+        call.transfers.append(transfer)
+        self._spawn(self._telnyx_transfer(call, transfer, str(body.get("webhook_url") or call.param("StatusCallback"))))
+        return JSONResponse({"data": {"result": "ok"}})
+
+    async def _telnyx_transfer(self, call: FakeCall, transfer: FakeTransfer, url: str) -> None:
+        leg = "v3:" + secrets.token_urlsafe(16)
+        legs = {"url": url, "control_id": leg, "to": transfer.to}
+        try:
+            await self._event(call, "call.initiated", **legs, state="parked")
+            scenario = self.book.for_number(transfer.to)
+            if scenario is None or scenario.kind in NOT_ANSWERED or scenario.kind == "no_answer":
+                kind = scenario.kind if scenario is not None else "failure"
+                status, code = NOT_ANSWERED.get(kind, ("no-answer", "487"))
+                transfer.status = status
+                await self._event(call, "call.hangup", **legs, hangup_cause=HANGUP_CAUSES.get((status, code), "timeout"),
+                                  sip_hangup_cause=code, hangup_source="callee")
+                return
+            if transfer.whisper_url:
+                assert self._http is not None
+                audio = await self._http.get(transfer.whisper_url)
+                transfer.whisper_audio = audio.content if audio.status_code == 200 else None
+            await self._event(call, "call.answered", **legs, state="answered")
+            await self._event(call, "call.bridged", **legs)
+            transfer.status = "connected"
+            if call.media is not None:  # the person has the callee now: our stream is done
+                await call.media.hangup()
+        finally:
+            transfer.done.set()
+
     async def _page(self, request: Request, numbers: list[str]) -> Response:
         if not self._authorised(request):
             return self._telnyx_error(401, "10009", "Authentication failed")
@@ -120,12 +170,14 @@ class FakeTelnyx(FakeTwilio):
         return await self._page(request, self.caller_ids)
 
     # the call's life, told as Telnyx events
-    async def _event(self, call: FakeCall, event_type: str, **payload: str) -> None:
-        url = call.param("StatusCallback")
+    async def _event(self, call: FakeCall, event_type: str, *, url: str | None = None, control_id: str | None = None,
+                     to: str | None = None, **payload: str) -> None:
+        url = url or call.param("StatusCallback")
         body = json.dumps({"data": {"record_type": "event", "event_type": event_type, "id": str(uuid.uuid4()),
                                     "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
-                                    "payload": {"call_control_id": call.sid, "connection_id": self.connection_id,
-                                                "from": call.from_, "to": call.to, "direction": "outgoing",
+                                    "payload": {"call_control_id": control_id or call.sid,
+                                                "connection_id": self.connection_id,
+                                                "from": call.from_, "to": to or call.to, "direction": "outgoing",
                                                 **payload}},
                            "meta": {"attempt": 1, "delivered_to": url}}).encode()
         timestamp = str(int(time.time()))

@@ -6,7 +6,8 @@ It follows Twilio's documented wire protocol (docs/carriers.md names the version
   ``POST /2010-04-01/Accounts/{sid}/Calls.json`` (To, From, Twiml with
   ``<Connect><Stream url=...>``, StatusCallback, StatusCallbackEvent, Timeout,
   MachineDetection + AsyncAmd + AsyncAmdStatusCallback), ``POST .../Calls/{CallSid}.json``
-  (Status=canceled|completed), ``GET .../IncomingPhoneNumbers.json`` and
+  (the Update a Call resource: Status=canceled|completed, or Twiml replacing a live call's instructions,
+  21220 when the call is not in progress), ``GET .../IncomingPhoneNumbers.json`` and
   ``.../OutgoingCallerIds.json`` (paged with next_page_uri); errors as ``{"code", "message", "status"}``
   (21210 From not owned or verified, 21211 invalid To, 20003 bad credentials).
 - Status callbacks: form POSTs (CallSid, CallStatus, SipResponseCode, CallDuration, ...) signed with
@@ -15,6 +16,12 @@ It follows Twilio's documented wire protocol (docs/carriers.md names the version
   is signed the same way; ``connected``, ``start``, ``media`` every 20 ms (base64 μ-law), ``dtmf``,
   ``mark`` echoes once the audio before it has played, ``stop``; it plays what it receives in real
   time, drops it on ``clear`` (echoing the marks it held).
+
+- Transfers: new TwiML with ``<Dial callerId=...><Number url=...>...</Number></Dial>`` ends the Media
+  Stream (``stop``, as Twilio does when ``<Connect>`` is replaced) and dials the number's scenario; when it
+  answers and the Number has a ``url`` (the whisper), that URL is requested (signed, with the child call's
+  CallSid and ParentCallSid) and what its TwiML says (``<Say>``) or plays (``<Play>``, fetched) is noted
+  before the parties are connected. Each transfer is kept in ``FakeCall.transfers``.
 
 The dialled number picks a simulator scenario (the same ``ScenarioBook`` as the SIP simulator): busy,
 decline (reported as ``busy`` with SIP 603), carrier failure, no answer (rings until Timeout), or an
@@ -34,6 +41,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import unescape
 
 import httpx
 import uvicorn
@@ -60,6 +68,19 @@ def sign(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
 
 
 @dataclass
+class FakeTransfer:
+    """A ``<Dial>`` (Twilio) or ``actions/transfer`` (Telnyx) this fake carried out."""
+
+    to: str
+    caller_id: str | None
+    whisper_url: str | None  # Twilio: the Number's url; Telnyx: audio_url
+    status: str = "dialing"  # then "connected", or how the dial ended: busy, no-answer, failed
+    whisper_said: str | None = None  # <Say> of the whisper TwiML
+    whisper_audio: bytes | None = None  # what <Play> (Twilio) or audio_url (Telnyx) fetched
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class FakeCall:
     sid: str
     to: str
@@ -72,6 +93,7 @@ class FakeCall:
     media: "StreamCallee | None" = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     end_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    transfers: list[FakeTransfer] = field(default_factory=list)
 
     def param(self, name: str, default: str | None = None) -> str | None:
         return next((v for k, v in self.params if k == name), default)
@@ -217,7 +239,20 @@ class FakeTwilio:
         call = self.calls.get(request.path_params["sid"])
         if call is None:
             return self._error(404, 20404, "The requested resource was not found")
-        status = dict(parse_qsl((await request.body()).decode())).get("Status")
+        form = dict(parse_qsl((await request.body()).decode()))
+        if form.get("Twiml") is not None:
+            if call.status != "in-progress":
+                return self._error(400, 21220, "Call is not in-progress. Cannot redirect.")
+            dial = re.search(r"<Dial([^>]*)>(.*?)</Dial>", form["Twiml"], re.DOTALL)
+            number = re.search(r"<Number([^>]*)>([^<]+)</Number>", dial.group(2)) if dial else None
+            if number is None:
+                return self._error(400, 12100, "Document parse failure")
+            transfer = FakeTransfer(unescape(number.group(2)).strip(), _attribute(dial.group(1), "callerId"),
+                                    _attribute(number.group(1), "url"))
+            call.transfers.append(transfer)
+            self._spawn(self._transfer(call, transfer))
+            return JSONResponse({"sid": call.sid, "status": call.status})
+        status = form.get("Status")
         # canceled ends a queued or ringing call only; completed ends it whatever its state.
         if status == "completed" or (status == "canceled" and call.status in ("queued", "initiated", "ringing")):
             call.end_requested.set()
@@ -318,6 +353,8 @@ class FakeTwilio:
         await call.callee.run()
         hang_up_on_request.cancel()
         await media.hangup()
+        for transfer in call.transfers:  # the callee talks with the person now; the call ends after them
+            await transfer.done.wait()
         duration = round(asyncio.get_running_loop().time() - answered_at)
         await self._status(call, "completed", CallDuration=str(duration))
 
@@ -347,8 +384,50 @@ class FakeTwilio:
         await self._callback(call, call.param("AsyncAmdStatusCallback"),
                              [("AnsweredBy", answered_by), ("MachineDetectionDuration", "2500")])
 
+    async def _transfer(self, call: FakeCall, transfer: FakeTransfer) -> None:
+        """New TwiML replaced <Connect><Stream>: the stream stops, the person is dialled (and whispered to)."""
+        try:
+            if call.media is not None:
+                await call.media.hangup()
+            scenario = self.book.for_number(transfer.to)
+            if scenario is None:
+                transfer.status = "failed"
+                return
+            if scenario.kind == "no_answer":
+                transfer.status = "no-answer"
+                return
+            if scenario.kind in NOT_ANSWERED:
+                transfer.status = NOT_ANSWERED[scenario.kind][0]
+                return
+            if transfer.whisper_url:
+                await self._whisper(call, transfer)
+            transfer.status = "connected"
+        finally:
+            transfer.done.set()
+
+    async def _whisper(self, call: FakeCall, transfer: FakeTransfer) -> None:
+        params = [("AccountSid", self.account_sid), ("CallSid", "CA" + secrets.token_hex(16)),
+                  ("ParentCallSid", call.sid), ("CallStatus", "in-progress"), ("Direction", "outbound-dial"),
+                  ("From", transfer.caller_id or call.from_), ("To", transfer.to), ("ApiVersion", "2010-04-01")]
+        token = "not-the-auth-token" if self.forge_signatures else self.auth_token
+        assert self._http is not None and transfer.whisper_url is not None
+        answer = await self._http.post(transfer.whisper_url, data=dict(params),
+                                       headers={"X-Twilio-Signature": sign(token, transfer.whisper_url, params)})
+        said = re.search(r"<Say[^>]*>([^<]*)</Say>", answer.text)
+        played = re.search(r"<Play[^>]*>([^<]*)</Play>", answer.text)
+        if said:
+            transfer.whisper_said = unescape(said.group(1))
+        if played:
+            audio = await self._http.get(unescape(played.group(1)))
+            transfer.whisper_audio = audio.content if audio.status_code == 200 else None
+
     def _spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _attribute(attributes: str, name: str) -> str | None:
+    found = re.search(rf'{name}="([^"]*)"', attributes)
+    return unescape(found.group(1)) if found else None

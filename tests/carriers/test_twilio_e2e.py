@@ -45,7 +45,8 @@ scenarios:
 class Deployment:
     def __init__(self, fake: FakeTwilio, server, worker: subprocess.Popen, worker_url: str, worker_log: Path) -> None:
         self.fake, self.server, self.worker, self.worker_url, self.worker_log = fake, server, worker, worker_url, worker_log
-        self.client = byourside.Client(server.new_key(), base_url=server.base_url)
+        self.key = server.new_key()
+        self.client = byourside.Client(self.key, base_url=server.base_url)
 
     def call(self, to: str, objective: str, timeout: float = 60, **options) -> dict:
         created = self.client.place_call(to, objective, **options)
@@ -53,6 +54,17 @@ class Deployment:
             return self.client.wait_for_call(created["callId"], timeout=timeout, interval=0.2)
         except byourside.ByoursideError as exc:
             call = self.client.get_call(created["callId"])
+            raise AssertionError(f"{exc}\n{call.get('transcript')}\n{self.logs()[-4000:]}") from None
+
+    def call_with(self, body: dict, timeout: float = 60) -> dict:
+        """A call whose request has what the SDK does not send (transferTo)."""
+        created = httpx.post(f"{self.server.base_url}/v1/agent/calls", json=body,
+                             headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+        assert created.status_code == 201, created.text
+        try:
+            return self.client.wait_for_call(created.json()["callId"], timeout=timeout, interval=0.2)
+        except byourside.ByoursideError as exc:
+            call = self.client.get_call(created.json()["callId"])
             raise AssertionError(f"{exc}\n{call.get('transcript')}\n{self.logs()[-4000:]}") from None
 
     def logs(self) -> str:
@@ -147,6 +159,22 @@ def test_a_voicemail_box_is_detected_and_the_message_left(deployment):
                            voicemail_message="Hi Chris, this is the dental office. Please call us back.")
     assert (call["status"], call["endReason"]) == ("voicemail", "voicemail"), call
     assert "chris morgan" in call["transcript"].lower(), call["transcript"]
+
+
+@pytest.mark.voice
+def test_the_callee_asks_for_a_person_and_is_transferred_warm(deployment):
+    call = deployment.call_with({"to": "+14155550134", "objective": "Ask when the policy renewal is due.",
+                                 "transferTo": ["+14155550100"], "transferMode": "warm"}, timeout=300)
+    assert (call["status"], call["endReason"]) == ("completed", "transferred"), (call, deployment.logs()[-3000:])
+    assert "person" in call["transcript"].lower() or "human" in call["transcript"].lower(), call["transcript"]
+    assert call["turns"][-1]["speaker"] == "agent" and "connect you" in call["turns"][-1]["text"]
+    deployment.fake.wait_for_calls_to_end(60)
+    (twilio_call,) = [c for c in deployment.fake.calls.values() if c.to == "+14155550134"]
+    (transfer,) = twilio_call.transfers
+    assert (transfer.to, transfer.caller_id, transfer.status) == ("+14155550100", "+14155550100", "connected")
+    assert transfer.whisper_audio[:4] == b"RIFF" and len(transfer.whisper_audio) > 8000  # the brief, in our voice
+    assert not twilio_call.end_requested.is_set()  # the worker's hang-up left the call to the person
+    assert twilio_call.statuses_sent[-1] == "completed"
 
 
 def test_a_forged_callback_is_refused_and_changes_nothing(deployment):

@@ -19,6 +19,10 @@ read-back that is disputed takes the correction from the same reply, else asks
 again once; a value still disputed (or repeated unchanged after the dispute) is
 dropped, so nothing is delivered that the callee contradicted.
 
+When the request has ``transferTo`` and the callee asks for a person ("can I
+talk to a real person?"), the call is handed over (agent/transfer.py) and ends
+``transferred``; if nobody takes it, the agent apologises and says goodbye.
+
 ``ConversationEnd.answered_by`` is what picked up first: an IVR or screener
 stays "ivr"/"screening" even after a person comes on (``reached_human`` in the
 notes says whether one did), and becomes "voicemail" if it led to voicemail.
@@ -35,6 +39,7 @@ from typing import Any, Mapping, Sequence
 
 from byourside_server.agent import etiquette
 from byourside_server.agent import phrases as say
+from byourside_server.agent import transfer
 from byourside_server.agent import understanding as hear
 from byourside_server.agent.base import (
     CALLEE_HUNG_UP, NO_RESPONSE, OBJECTIVE_MET, OBJECTIVE_UNREACHABLE, VOICEMAIL_DETECTED,
@@ -42,7 +47,7 @@ from byourside_server.agent.base import (
 )
 from byourside_server.agent.call_date import local_date
 from byourside_server.agent.transcript import evidence, extract_from_turns, parse_value
-from byourside_server.domain import CallTask, FieldSpec, Turn
+from byourside_server.domain import CallTask, EndReason, FieldSpec, Turn
 from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, Silence, Speech
 
 NOTES_EXTRACTED = "extracted"  # {field name: value parsed during the call, or None}
@@ -71,6 +76,10 @@ class _Stuck(Exception):
 
 class _ToneHeard(Exception):
     """A record tone after what sounded like a person: it was a voicemail greeting."""
+
+
+class _PersonAsked(Exception):
+    """The callee asked to speak with a person, and the request names people to transfer to."""
 
 
 class _EndEarly(Exception):
@@ -118,6 +127,9 @@ class OfflineBrain(Brain):
             confirmed=notes.get(NOTES_CONFIRMED), reply=notes.get(NOTES_REPLY) if not task.fields else None,
             situation=notes.get(NOTES_SITUATION), disputed=list(notes.get(NOTES_DISPUTED) or []),
         )
+        if end.reason == EndReason.TRANSFERRED:
+            summary = summary.replace(f"The call ended ({end.reason}).",
+                                      "They asked to speak with a person, and the call was handed over to one.")
         if notes.get(NOTES_MESSAGE_LEFT):
             summary = summary.replace(say.VOICEMAIL_NO_MESSAGE, "The agent left the requested message after the tone.")
         return Analysis(summary=summary, extracted=extracted, objective_met=met, evidence=evidence(task, turns, extracted))
@@ -169,6 +181,8 @@ class _Conversation:
                 await self.line.hangup()
             else:
                 await self._goodbye(bye)
+        except _PersonAsked:
+            reason = await self._transfer()
         except _NoResponse:
             reason = NO_RESPONSE
             with suppress(CalleeHungUp):
@@ -217,6 +231,8 @@ class _Conversation:
             if not isinstance(event, Speech):
                 continue
             reply = event.text
+            if self.task.transfer_to and transfer.asks_for_a_person(reply):
+                raise _PersonAsked
             if hear.is_transfer(reply) and hear.situation(reply) is None:
                 transferred = True
             elif hear.is_hold(reply):
@@ -227,7 +243,7 @@ class _Conversation:
                 # someone new picked up (after a transfer, or we spoke before they were on the line)
                 transferred, greeted_again = False, True
                 timeout = self.brain.reply_wait
-                await self.line.say(f"{say.disclosure(self.task.account_name)} "
+                await self.line.say(f"{say.greeting(self.task)} "
                                     f"{say.purpose(self.task.objective)} {question}")
             else:
                 return reply
@@ -282,7 +298,7 @@ class _Conversation:
                 await self.line.send_digits(digit)
             elif kind == "screening":
                 self.route.append("screening")
-                await self.line.say(f"{say.disclosure(self.task.account_name)} {say.purpose(self.task.objective)}")
+                await self.line.say(f"{say.greeting(self.task)} {say.purpose(self.task.objective)}")
             event = await self._hear(self.brain.hold_wait, say.SILENT_HELLO)
         raise _Stuck
 
@@ -291,7 +307,7 @@ class _Conversation:
         return " ".join(words)
 
     async def _with_person(self) -> str:
-        opener = f"{say.disclosure(self.task.account_name)} {say.purpose(self.task.objective)}"
+        opener = f"{say.greeting(self.task)} {say.purpose(self.task.objective)}"
         if not self.task.fields:
             reply = await self._exchange(f"{opener} {say.NO_FIELDS_ASK}", say.NO_FIELDS_ASK)
             if hear.is_who_is_this(reply):
@@ -408,3 +424,13 @@ class _Conversation:
 
     async def _goodbye(self, text: str) -> None:
         await etiquette.goodbye(self.line, text, self.brain.bye_wait)
+
+    async def _transfer(self) -> str:
+        """Hand the call to a person; if nobody takes it, apologise and say goodbye."""
+        self.reached_human, self.answered_by = True, self.answered_by or "human"
+        await self.line.say(transfer.HANDING_OVER)
+        if await transfer.hand_over(self.line.transfer, self.task, None):
+            self.situation = "transferred"
+            return EndReason.TRANSFERRED
+        await self._goodbye(f"{transfer.NOBODY_REACHED} {say.BYE_PARTIAL}")
+        return OBJECTIVE_UNREACHABLE

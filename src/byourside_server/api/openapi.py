@@ -76,6 +76,10 @@ CALL_REQUEST_SCHEMA = {
                                   "description": "(ext) RFC 3339; the call stays queued until then (at most 90 days ahead)"}),
         "callingHours": _nullable({"type": "string", "enum": ["hold", "strict", None],
                                    "description": "(ext) outside the callee's calling hours: hold the call, or refuse it"}),
+        "transferTo": {"type": ["string", "array", "null"], "maxItems": 5, "items": {"type": "string"},
+                       "description": "(ext) E.164 number, or a list, of people the call may be handed to"},
+        "transferMode": _nullable({"type": "string", "enum": ["cold", "warm", None],
+                                   "description": "(ext) cold: connect at once; warm: the AI briefs the person first"}),
         "retry": _nullable({
             "type": "object",
             "description": "(ext) call again after these outcomes",
@@ -144,6 +148,9 @@ CALL_SCHEMA = {
         "attemptOf": _STRING_OR_NULL,
         "attempts": {"type": ["array", "null"], "items": {"type": "string"}},
         "batchId": _STRING_OR_NULL,
+        "erasedAt": _STRING_OR_NULL,
+        "transferTo": {"type": ["array", "null"], "items": {"type": "string"}},
+        "transferMode": {"type": ["string", "null"], "enum": ["cold", "warm", None]},
     },
 }
 CREATED_SCHEMA = {
@@ -165,12 +172,12 @@ ERROR_SCHEMA = {
 
 _ERROR_DESCRIPTIONS = {
     400: "invalid_request, to_required, objective_required, invalid_number, invalid_fields, invalid_webhook_url, "
-         "destination_blocked, invalid_voice (ext)",
+         "destination_blocked, invalid_voice (ext), invalid_transfer_to (ext)",
     401: "unauthorized: no, malformed, unknown or revoked Bearer key",
     403: "caller_id_not_owned, destination_suppressed (ext)",
     404: "not_found",
     405: "invalid_request: method not allowed (Allow lists the methods)",
-    409: "idempotency_conflict, call_not_active, outside_calling_hours (ext, with Retry-After)",
+    409: "idempotency_conflict, call_not_active, outside_calling_hours (ext, with Retry-After), call_active (ext)",
     429: "rate_limited, over_minute_cap (Retry-After gives the seconds to wait)",
     502: "placement_failed",
     503: "store_error: the database is unavailable; retry",
@@ -252,6 +259,12 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "security": _BEARER,
         "parameters": [_call_id()],
         "responses": {"200": _ok(CALL_SCHEMA), **{str(s): _error(s) for s in _ALWAYS}},
+    },
+    ("/v1/agent/calls/{call_id}", "delete"): {
+        # (ext) Erase an ended call's personal data; idempotent. 409 call_active while it runs.
+        "security": _BEARER,
+        "parameters": [_call_id()],
+        "responses": {"200": _ok(CALL_SCHEMA), **{str(s): _error(s) for s in (*_ALWAYS, 409)}},
     },
     ("/v1/agent/calls/{call_id}/cancel", "post"): {
         "security": _BEARER,

@@ -21,6 +21,7 @@ from byourside_server.domain import FIELD_TYPES, FieldSpec
 from byourside_server.errors import (
     InvalidFields,
     InvalidRequest,
+    InvalidTransferTo,
     ObjectiveRequired,
     ToRequired,
 )
@@ -40,6 +41,8 @@ MAX_METADATA_KEYS = 20
 MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 MIN_DURATION, MAX_DURATION = 10, 14_400
+MAX_TRANSFER_TO = 5
+TRANSFER_MODES = ("cold", "warm")
 
 # Matched with fullmatch: ``$`` would also accept a trailing newline.
 FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -115,6 +118,10 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
     scheduled_at = parse_scheduled_at(body.get("scheduledAt"))
     calling_hours = parse_calling_hours_mode(body.get("callingHours"))
     retry = parse_retry(body.get("retry"))
+    transfer_to = _validate_transfer_to(body.get("transferTo"))
+    transfer_mode = body.get("transferMode")
+    if transfer_mode is not None and transfer_mode not in TRANSFER_MODES:
+        raise InvalidRequest("'transferMode' must be 'cold' (connect at once) or 'warm' (brief the person first).")
     return CallRequest(
         to=parse_e164(to),
         objective=objective,
@@ -130,7 +137,22 @@ def validate_call_request(body: Mapping[str, Any]) -> CallRequest:
         scheduled_at=scheduled_at,
         calling_hours=calling_hours,
         retry=retry,
+        transfer_to=transfer_to,
+        transfer_mode=transfer_mode or "cold",
     )
+
+
+def _validate_transfer_to(value: Any) -> tuple[str, ...]:
+    """One E.164 number or a list of distinct ones (format only: placement applies the number guardrails)."""
+    if value is None:
+        return ()
+    numbers = [value] if isinstance(value, str) else value
+    if not isinstance(numbers, list) or not 1 <= len(numbers) <= MAX_TRANSFER_TO:
+        raise InvalidTransferTo()
+    checked = tuple(parse_e164(n, token_error=InvalidTransferTo) for n in numbers)
+    if len(set(checked)) != len(checked):
+        raise InvalidTransferTo("'transferTo' lists the same number twice.")
+    return checked
 
 
 def _validate_language(value: str | None) -> str | None:

@@ -85,6 +85,9 @@ class RecordingLine(Line):
     async def hangup(self) -> None:
         await self.inner.hangup()
 
+    async def transfer(self, to: str, brief: str | None = None) -> None:
+        await self.inner.transfer(to, brief)
+
     def elapsed_ms(self) -> int:
         return self.inner.elapsed_ms()
 

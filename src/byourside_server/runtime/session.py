@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
 import structlog
@@ -23,6 +23,7 @@ from byourside_server.agent.realtime import MediaBrain, RealtimeCall
 from byourside_server.clock import Clock, SystemClock
 from byourside_server.domain import CallStatus, CallTask, EndReason, Turn
 from byourside_server.errors import StoreUnavailable
+from byourside_server.compliance.consent import ConsentPolicy, discard_recording
 from byourside_server.recordings import RecordingStore, keep_recording
 from byourside_server.store.calls import CallOutcome, CallRepo
 from byourside_server.store.records import Account, CallRecord
@@ -58,6 +59,8 @@ class SessionDeps:
     recordings: RecordingStore | None = None  # None: the line's local path is stored as it is
     # Checked just before dialling: the do-not-call list and calling hours (compliance/service.py).
     gate: Compliance | None = None
+    # Whether calls are recorded and when the agent says so (None: the defaults, compliance/consent.py).
+    consent: ConsentPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +180,13 @@ class CallSession:
             fields=c.fields,
             language=c.language,
             voice=c.voice,
-            account_name=self.account.name,
+            account_name=self.account.spoken_name,
+            ai_disclosure=self.account.ai_disclosure,
             max_duration_seconds=c.max_duration_seconds,
             metadata=c.metadata,
             voicemail_message=c.voicemail_message,
+            transfer_to=tuple(c.transfer_to),
+            transfer_mode=c.transfer_mode,
         )
 
     async def _write(self, what: str, write: Callable[[], Awaitable[T]]) -> T:
@@ -260,7 +266,11 @@ class CallSession:
     async def _converse_and_finish(self, dialed: DialOutcome, in_progress: asyncio.Task, live: LiveTranscript) -> None:
         assert dialed.line is not None
         call_id = self.call.id
-        task = self._task()
+        # Recorded: the account keeps recordings and this line makes one. Then, where the callee's
+        # place asks for it (or the account always does), the agent's first words say so.
+        consent = self.deps.consent or ConsentPolicy()
+        recorded = consent.records(self.account) and dialed.line.recording_path() is not None
+        task = replace(self._task(), recording_notice=recorded and consent.notice_due(self.account, self.call.to_number))
         line = RecordingLine(dialed.line, task.max_duration_seconds * 1000, on_turn=live.update)
         failed = False
         try:
@@ -304,8 +314,9 @@ class CallSession:
                 objective_met=analysis.objective_met if analysis else None,
                 evidence=analysis.evidence if analysis else None,
                 duration_seconds=math.ceil(line.elapsed_ms() / 1000),
-                # Uploaded before the outcome is written; after failed retries, None.
-                recording_path=await keep_recording(self.deps.recordings, call_id, dialed.line.recording_path()),
+                # Uploaded before the outcome is written; after failed retries, None. Not recorded: deleted.
+                recording_path=await keep_recording(self.deps.recordings, call_id, dialed.line.recording_path())
+                if recorded else discard_recording(dialed.line.recording_path()),
                 latency=dialed.line.latency_report(),
                 answered_by=answered.kind.value,
                 answered_by_evidence=answered.evidence,

@@ -30,6 +30,7 @@ class NewCall:
     not_before: datetime | None = None
     hold_reason: str | None = None
     retry: Mapping[str, Any] | None = None  # the retry policy as the call shows it (compliance/retry.py)
+    transfer: Mapping[str, Any] | None = None  # {"to": [...], "mode": ...}: who the call may be handed to
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class CallRepo:
                 "not_before": new.not_before,
                 "hold_reason": new.hold_reason,
                 "retry": dict(new.retry) if new.retry is not None else None,
+                "transfer": dict(new.transfer) if new.transfer is not None else None,
                 "attempt": 1,
             }
             await conn.execute(insert(t.calls).values(**row))

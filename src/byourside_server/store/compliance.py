@@ -24,7 +24,7 @@ MINUTE_CAP_RECHECK = timedelta(minutes=15)
 # The columns a retry copies from the call before it: the request as the client sent it.
 _REQUEST_COLUMNS = ("account_id", "to_number", "from_number", "objective", "context", "fields", "webhook_url", "voice",
                     "language", "language_source", "max_duration_seconds", "metadata", "voicemail_message", "retry",
-                    "batch_id")
+                    "batch_id", "transfer")
 
 
 def _on_the_line(account_id: Any, now: datetime, calls: Any = None) -> Any:

@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest Alembic revision; a test checks it matches migrations/versions. Lets start-up
 # skip importing Alembic when the schema is already current.
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0013"
 _OUTAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError)
 # PostgreSQL SQLSTATEs that mean "the store cannot serve now", not "this request is wrong":
 # class 08 (connection exceptions), class 57 (statement timeout or cancel, shutdown, starting up),

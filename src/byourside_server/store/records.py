@@ -19,6 +19,18 @@ class Account:
     max_concurrent_calls: int
     monthly_minutes: int
     created_at: datetime
+    # Consent, disclosure and retention (ext); None: the server's default (compliance/consent.py, retention.py)
+    display_name: str | None = None
+    ai_disclosure: str | None = None
+    record_calls: bool | None = None
+    recording_notice: str | None = None
+    recording_retention_days: int | None = None
+    transcript_retention_days: int | None = None
+
+    @property
+    def spoken_name(self) -> str:
+        """Whom the callee hears the call is for."""
+        return self.display_name or self.name
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,9 @@ class CallRecord:
     attempt_of: str | None = None
     attempts: tuple[str, ...] | None = None
     batch_id: str | None = None
+    erased_at: datetime | None = None  # (ext) when DELETE erased its personal data
+    transfer_to: tuple[str, ...] = ()  # (ext) people the call may be handed to, in order
+    transfer_mode: str = "cold"
 
 
 def call_from_row(row: Mapping[str, Any]) -> CallRecord:
@@ -133,11 +148,14 @@ def call_from_row(row: Mapping[str, Any]) -> CallRecord:
         attempt_of=row.get("attempt_of"),
         attempts=tuple(row["attempts"]) if row.get("attempts") is not None else None,
         batch_id=row.get("batch_id"),
+        erased_at=row.get("erased_at"),
+        transfer_to=tuple((row.get("transfer") or {}).get("to") or ()),
+        transfer_mode=str((row.get("transfer") or {}).get("mode") or "cold"),
     )
 
 
 def account_from_row(row: Mapping[str, Any]) -> Account:
-    return Account(**{k: row[k] for k in Account.__dataclass_fields__})
+    return Account(**{k: row[k] for k in Account.__dataclass_fields__ if k in row})
 
 
 def key_from_row(row: Mapping[str, Any]) -> ApiKeyRecord:

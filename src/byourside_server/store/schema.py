@@ -56,6 +56,13 @@ accounts = Table(
     # After a rotation, webhooks are signed with both secrets for a grace period.
     Column("previous_webhook_secret", String(80)),
     Column("webhook_secret_rotated_at", UTCDateTime),
+    # Consent, disclosure and retention (compliance/consent.py, compliance/retention.py); None: the default.
+    Column("display_name", String(100)),  # whom the callee hears the call is for (default: the account name)
+    Column("ai_disclosure", Text),  # the account's AI disclosure wording (always says it is an AI)
+    Column("record_calls", Boolean),  # False: no recording is kept (default BYS_RECORD_CALLS)
+    Column("recording_notice", String(16)),  # "required" (where the law asks) | "always"
+    Column("recording_retention_days", Integer),  # 0: keep forever (default BYS_RECORDING_RETENTION_DAYS)
+    Column("transcript_retention_days", Integer),  # 0: keep forever (default BYS_TRANSCRIPT_RETENTION_DAYS)
 )
 
 api_keys = Table(
@@ -135,6 +142,8 @@ calls = Table(
     Column("attempt_of", String(36)),  # the first call of the chain (None on the first)
     Column("attempts", JSON),  # on the first call: every attempt's id, in order
     Column("batch_id", String(36)),  # the batch it was placed in (POST /v1/agent/batches)
+    Column("erased_at", UTCDateTime),  # DELETE /v1/agent/calls/{id}: personal data erased then
+    Column("transfer", JSON),  # {"to": [E.164, ...], "mode": "cold"|"warm"}: who the call may be handed to
     Index("ix_calls_account_created", "account_id", "created_at"),
     Index("ix_calls_status_created", "status", "created_at"),
     Index("ix_calls_account_status", "account_id", "status"),  # active-call counts per account

@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from byourside_server.domain import AnswerVerdict
+from byourside_server.telephony.transfer import TransferFailed
 
 if TYPE_CHECKING:
     from byourside_server.telephony.media import MediaChannel
     from byourside_server.telephony.routes import CarrierRoutes
+
+__all__ = ["Beep", "CalleeHungUp", "DialOutcome", "DialRequest", "DialResult", "HangUp", "Line", "LineEvent",
+           "Silence", "Speech", "Spoken", "Telephony", "TransferFailed"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,15 @@ class Line(ABC):
     @abstractmethod
     async def hangup(self) -> None:
         """End the call from our side. Idempotent."""
+
+    async def transfer(self, to: str, brief: str | None = None) -> None:
+        """Hand the callee to the person at ``to`` (E.164): cold when ``brief`` is None, else warm (the person
+        hears ``brief`` before being connected).
+
+        Returns once the call is theirs: the line is then over for us, and ``hangup`` no longer ends the
+        call. Raises ``TransferFailed`` when the person could not be reached (the callee is still here).
+        """
+        raise TransferFailed("unsupported")
 
     @abstractmethod
     def elapsed_ms(self) -> int:

@@ -23,6 +23,9 @@ is here, once:
   key events); keys from the far end arrive as events.
 - The end: the carrier's stop or a closed socket (the far end hung up), or our
   ``hangup``, which asks the carrier to end the call (``end_call``).
+- ``transfer`` asks the carrier to hand the call to a person (``transfer_call``,
+  the carrier's REST API); once it has, the stream is ours no more: the
+  channel ends, and ``hangup`` leaves the call (now the person's) alone.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import structlog
 from byourside_server.domain import AnswerVerdict
 from byourside_server.telephony.media import (FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, AudioFrame, DigitReceived,
                                               MediaChannel, MediaEvent, Playback)
+from byourside_server.telephony.transfer import TransferFailed
 from byourside_server.voice.audio import ulaw_decode, ulaw_encode
 
 log = structlog.get_logger(__name__)
@@ -153,10 +157,13 @@ class WebSocketMedia(MediaChannel):
     inbound_delay_ms = INBOUND_DEPTH_FRAMES * FRAME_MS
 
     def __init__(self, socket: TextSocket, protocol: StreamProtocol, call_id: str,
-                 end_call: Callable[[], Awaitable[None]]) -> None:
+                 end_call: Callable[[], Awaitable[None]],
+                 transfer_call: Callable[[str, str | None, np.ndarray | None], Awaitable[None]] | None = None) -> None:
         super().__init__()
         self.socket, self.protocol, self.call_id = socket, protocol, call_id
         self._end_call = end_call  # asks the carrier to hang up the call (its REST API)
+        self._transfer_call = transfer_call  # asks the carrier to hand the call to a person (its REST API)
+        self.transferred = False  # the carrier has the call now: hanging up must not end it
         self.verdict: AnswerVerdict | None = None  # the carrier's answering-machine detection, when it reports one
         self._events: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._inbound: collections.deque[np.ndarray] = collections.deque()
@@ -312,8 +319,25 @@ class WebSocketMedia(MediaChannel):
         return self.ticks * FRAME_MS
 
     # the end
+    async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
+        if self._transfer_call is None:
+            raise TransferFailed("unsupported")
+        if self.ended.is_set():
+            raise TransferFailed("call_ended")
+        self.transferred = True  # before asking: the carrier stops the stream as soon as it takes the call
+        try:
+            await self._transfer_call(to, brief, brief_audio)
+        except TransferFailed:
+            self.transferred = False
+            raise
+        log.info("media_stream_transferred", call_id=self.call_id, warm=brief is not None)
+        self._mark_ended(by_far_end=False)
+        await self._close_media()
+
     async def hangup(self) -> None:
-        if not self.ended.is_set():
+        if not self.ended.is_set() and self.transferred:
+            self._mark_ended(by_far_end=False)
+        elif not self.ended.is_set():
             self._mark_ended(by_far_end=False)
             try:
                 await self._end_call()

@@ -81,6 +81,12 @@ class RelayedChannel(MediaChannel):
     async def hangup(self) -> None:
         await self.inner.hangup()
 
+    async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
+        await self.inner.transfer(to, brief, brief_audio)
+
+    def answered_by(self):  # the carrier's verdict
+        return self.inner.answered_by()
+
     def elapsed_ms(self) -> int:
         return self.inner.elapsed_ms()
 
@@ -125,6 +131,9 @@ class RealtimeLine(Line):
 
     def elapsed_ms(self) -> int:
         return self.media.elapsed_ms()
+
+    def answered_by(self):  # the carrier's verdict
+        return self.media.answered_by()
 
     def recording_path(self) -> str | None:
         return str(self._recorder.path) if self._recorder is not None else None

@@ -1,8 +1,9 @@
 """The LLM brain: a chat model conducts the call through tools, then analyses it.
 
 Each turn the model sees everything said so far and answers with the words to
-say and/or a tool: ``end_call(outcome, reason)``, ``press_digits(digits)`` or
-``wait_silently``. The brain says the words, runs the tools and listens for the
+say and/or a tool: ``end_call(outcome, reason)``, ``press_digits(digits)``,
+``wait_silently`` or, when the request has ``transferTo``, ``transfer_call(brief)``
+(agent/transfer.py: the call is handed to a person and ends ``transferred``). The brain says the words, runs the tools and listens for the
 reply. Silences, record tones and the answer itself reach the model as
 bracketed line events.
 
@@ -35,6 +36,7 @@ import structlog
 
 from byourside_server.agent import etiquette
 from byourside_server.agent import phrases as say
+from byourside_server.agent import transfer
 from byourside_server.agent.base import (
     CALLEE_HUNG_UP, NO_RESPONSE, OBJECTIVE_MET, OBJECTIVE_UNREACHABLE, VOICEMAIL_DETECTED,
     Analysis, Brain, ConversationEnd,
@@ -43,7 +45,7 @@ from byourside_server.agent.llm.analysis import build_analysis, parse_json_objec
 from byourside_server.agent.llm.prompts import TOOLS, analysis_messages, analysis_schema, describe_first_event, system_prompt
 from byourside_server.agent.llm.provider import ChatProvider, ChatResult, LLMError, LLMRequestError
 from byourside_server.agent.llm.speakable import SpeakableStream
-from byourside_server.domain import CallTask, Turn
+from byourside_server.domain import CallTask, EndReason, Turn
 from byourside_server.telephony.base import Beep, CalleeHungUp, HangUp, Line, Speech, Spoken
 
 log = structlog.get_logger(__name__)
@@ -162,7 +164,9 @@ def leaks_context(text: str, context: str | None, span: int = 6) -> bool:
 class _Conversation:
     def __init__(self, brain: LLMBrain, task: CallTask, line: Line) -> None:
         self.brain, self.task, self.line = brain, task, line
-        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(task)}]
+        self.messages: list[dict[str, Any]] = [{"role": "system",
+                                                "content": system_prompt(task) + transfer.rules_for(task)}]
+        self.tools = transfer.tools_for(task, TOOLS)
         self.answered_by: str | None = None
         self.spoke = False
         self.beeped = False
@@ -241,6 +245,13 @@ class _Conversation:
                 if spoken.interrupted:
                     self._cut_off(said_at, spoken)
                     ending = None  # they talked over it (even a goodbye): hear them out first
+            handing = calls.get("transfer_call") if self.task.transfer_to else None
+            if handing is not None:
+                if await transfer.hand_over(self.line.transfer, self.task,
+                                            transfer.clean_brief(handing.arguments.get("brief"))):
+                    return self._end(EndReason.TRANSFERRED)
+                self._user(transfer.TRANSFER_FAILED_NOTE)
+                continue
             if ending is not None:
                 return await self._hang_up(ending.arguments, said_bye=bool(words))
             wait = self.brain.reply_wait
@@ -312,7 +323,7 @@ class _Conversation:
         """The model's next move; on provider failure, holding lines and retries, then ``_ModelDown``."""
         for attempt in range(self.brain.holding_attempts + 1):
             try:
-                return await self.brain.provider.chat(self.messages, tools=TOOLS, stream=self.brain.stream,
+                return await self.brain.provider.chat(self.messages, tools=self.tools, stream=self.brain.stream,
                                                       max_tokens=REPLY_TOKENS)
             except LLMRequestError as exc:
                 log.error("llm_rejected", call_id=self.task.call_id, status=exc.status)
@@ -350,7 +361,7 @@ class _Conversation:
 
         speaking = asyncio.ensure_future(self.line.say_stream(source()))
         try:
-            result = await self.brain.provider.chat(self.messages, tools=TOOLS, stream=True,
+            result = await self.brain.provider.chat(self.messages, tools=self.tools, stream=True,
                                                     max_tokens=REPLY_TOKENS, on_content=on_content)
         except LLMError as exc:
             pieces.put_nowait(None)

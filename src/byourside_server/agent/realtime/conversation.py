@@ -10,7 +10,9 @@ module is the glue around it (agent/realtime/__init__.py has the duties):
   left, so the model and the transcript keep only what was heard.
 - Tools: ``end_call`` lets the reply's goodbye finish playing, then hangs up;
   ``press_digits`` sends DTMF after the audio queued; ``wait_silently``
-  answers and lets the model stay quiet.
+  answers and lets the model stay quiet; ``transfer_call`` (with the request's
+  ``transferTo``) lets the reply finish, then hands the call to a person
+  through the carrier (agent/transfer.py), or tells the model nobody answered.
 - Turns: both sides' transcripts, in order of when they were said; an agent
   turn cut short is marked ``interrupted``, its text cut to the share heard.
 - Latency per reply: the model's turn detection (end of speech to its
@@ -45,6 +47,7 @@ from byourside_server.agent.base import (
     Brain,
     ConversationEnd,
 )
+from byourside_server.agent import transfer
 from byourside_server.agent.llm.prompts import TOOLS, system_prompt
 from byourside_server.agent.realtime import (
     AudioOut,
@@ -125,7 +128,7 @@ class _Conversation:
 
     # the whole call
     async def run(self) -> ConversationEnd:
-        self.instructions = system_prompt(self.task) + REALTIME_RULES
+        self.instructions = system_prompt(self.task) + REALTIME_RULES + transfer.rules_for(self.task)
         inbound = asyncio.get_running_loop().create_task(self._pump_inbound())
         deadline = asyncio.get_running_loop().create_task(self._watch_time())
         try:
@@ -161,7 +164,8 @@ class _Conversation:
     async def _connect(self, instructions: str) -> RealtimeSession | None:
         for attempt in range(self.brain.retries + 1):
             try:
-                session = await self.brain.model.connect(instructions, TOOLS, voice=self.task.voice,
+                session = await self.brain.model.connect(instructions, transfer.tools_for(self.task, TOOLS),
+                                                         voice=self.task.voice,
                                                          language=self.task.language)
             except RealtimeError as exc:
                 log.warning("realtime_connect_failed", call_id=self.task.call_id, error=str(exc), attempt=attempt)
@@ -392,6 +396,10 @@ class _Conversation:
             await session.send_tool_result(event.call_id, name, f"pressed {digits}" if digits else "no digits given")
         elif name == "wait_silently":
             await session.send_tool_result(event.call_id, name, "waiting", respond=False)
+        elif name == "transfer_call" and self.task.transfer_to:
+            brief = transfer.clean_brief(args.get("brief"))
+            self._ending = asyncio.get_running_loop().create_task(
+                self._transfer_after_words(session, event, brief))
         else:
             await session.send_tool_result(event.call_id, name, f"unknown tool {name}")
 
@@ -407,6 +415,25 @@ class _Conversation:
         self.end = ConversationEnd(_OUTCOME_REASON.get(outcome, OBJECTIVE_UNREACHABLE), answered_by=answered,
                                    notes={"outcome": outcome})
         self.finished.set()
+
+    async def _transfer_after_words(self, session: RealtimeSession, event: ToolCallRequested,
+                                    brief: str | None) -> None:
+        """Let the reply ("I'll connect you now") finish playing, then hand the call over; if nobody takes
+        it, tell the model so that it carries on."""
+        reply = self.replies.get((self._generation, event.response_id or ""))
+        if reply is not None:
+            try:
+                await asyncio.wait_for(self._done_and_played(reply), GOODBYE_WAIT_SECONDS)
+            except TimeoutError:
+                pass
+        if await transfer.hand_over(self.media.transfer, self.task, brief):
+            self.end = ConversationEnd(EndReason.TRANSFERRED, answered_by=self._answered_by())
+            self.finished.set()
+            return
+        try:
+            await session.send_tool_result(event.call_id, event.name, transfer.TRANSFER_FAILED_NOTE)
+        except RealtimeError:
+            pass  # the session is being replaced; the conversation goes on in the next one
 
     async def _done_and_played(self, reply: Reply) -> None:
         await reply.done.wait()

@@ -1,4 +1,4 @@
-"""``/v1/agent/calls``: place a call, read one, list them, cancel one (spec section 4)."""
+"""``/v1/agent/calls``: place a call, read one, list them, cancel one (spec section 4), erase one (ext)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from byourside_server.api.common import SafeJSONResponse, authenticate, call_json, read_body, services_of
 from byourside_server.api.openapi import CALL_REQUEST_SCHEMA, ERROR_RESPONSES
 from byourside_server.api.requests import parse_body, validate_call_request
+from byourside_server.compliance.retention import erase_call
 from byourside_server.domain import CallStatus
 from byourside_server.errors import InvalidRequest
 from byourside_server.guardrails.text import parse_ascii_int, printable_ascii
@@ -71,6 +72,14 @@ async def list_calls(
         account.id, limit=parse_limit(limit), cursor=cursor or None, status=status_filter
     )
     return {"calls": [call_json(request, c) for c in calls], "nextCursor": next_cursor}
+
+
+@router.delete("/v1/agent/calls/{call_id}")
+async def delete_call(call_id: str, request: Request) -> dict[str, Any]:
+    """(ext) Erase an ended call's personal data (compliance/retention.py); the same body every time."""
+    account, _ = await authenticate(request)
+    call = await erase_call(services_of(request), account.id, call_id)
+    return call_json(request, call)
 
 
 @router.post("/v1/agent/calls/{call_id}/cancel")

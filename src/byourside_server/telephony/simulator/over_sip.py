@@ -11,6 +11,11 @@ streamed as paced RTP, the record tone is a real 1 kHz tone, and it hears the
 caller through the voice engine's listening half (endpointer and STT), and
 keys through RFC 4733 events.
 
+A REFER from the caller (a blind transfer, RFC 5589) is accepted (202) and the
+Refer-To number's scenario decides how the person answers, reported in
+NOTIFYs (``SIP/2.0 100 Trying``, then 200 or the scenario's rejection); the
+caller then leaves with BYE. Transfers put through are kept in ``transfers``.
+
 It listens on UDP, TCP or TLS (with a certificate). Run it with
 ``byourside sip-sim`` and point ``BYS_SIP_TRUNK_URI`` at it (``uri``).
 """
@@ -31,11 +36,12 @@ from byourside_server.telephony.simulator.scenarios import ScenarioBook
 from byourside_server.telephony.simulator.script import Action, Flush, Hang, Responder, Say, Tone
 from byourside_server.telephony.media import AudioFrame, DigitReceived
 from byourside_server.telephony.sip.media import RtpMedia
-from byourside_server.telephony.sip.message import SipMessage
+from byourside_server.telephony.sip.dialog import Dialog
+from byourside_server.telephony.sip.message import SipMessage, uri_of
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.telephony.sip.sdp import SdpError
 from byourside_server.telephony.sip.transport import local_address_towards
-from byourside_server.telephony.sip.uas import IncomingCall
+from byourside_server.telephony.sip.uas import IncomingCall, user_of
 from byourside_server.telephony.sip.ua import UserAgent
 from byourside_server.voice.audio import TELEPHONE_RATE
 from byourside_server.voice.factory import VoiceFactory
@@ -213,6 +219,7 @@ class SipSimulator:
         self.patience = patience
         self.ua: UserAgent | None = None
         self.callees: list[SipCallee] = []  # answered calls, newest last (tests inspect them)
+        self.transfers: list[tuple[str, str]] = []  # (number called, number transferred to) put through by REFER
         self._tasks: set[asyncio.Task] = set()
 
     @property
@@ -261,6 +268,40 @@ class SipSimulator:
         finally:
             call.close()
 
+    def _on_refer(self, number: str, dialog: Dialog, refer: SipMessage, addr: tuple[str, int]) -> None:
+        assert self.ua is not None
+        target = user_of(uri_of(refer.get("refer-to") or ""))
+        self.ua.respond(refer, addr, 202, "Accepted", extra=[("contact", dialog.contact)])
+        task = asyncio.get_running_loop().create_task(self._carry_out_refer(number, target, dialog))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _carry_out_refer(self, number: str, target: str, dialog: Dialog) -> None:
+        """Call the transfer target as its scenario says, and tell the transferor how it went."""
+        await self._notify(dialog, "SIP/2.0 100 Trying", final=False)
+        scenario = self.book.for_number(target)
+        if scenario is None:
+            status = (404, "Not Found")
+        elif scenario.kind == "no_answer":
+            status = (480, "Temporarily Unavailable")
+        else:
+            await asyncio.sleep(min(scenario.ring_seconds, 1.0))
+            status = REJECTIONS.get(scenario.kind, (200, "OK"))
+        if status[0] == 200:
+            self.transfers.append((number, target))
+        log.info("sip_sim_transfer", status=status[0])
+        await self._notify(dialog, f"SIP/2.0 {status[0]} {status[1]}", final=True)
+
+    @staticmethod
+    async def _notify(dialog: Dialog, sipfrag: str, *, final: bool) -> None:
+        tx = dialog.notify_refer(sipfrag, final=final)
+        try:
+            await asyncio.wait_for(tx.next_response(), timeout=8)
+        except TimeoutError:
+            pass
+        finally:
+            tx.close()
+
     async def _ring(self, call: IncomingCall, seconds: float) -> bool:
         """Ring for ``seconds``; False when the caller cancelled meanwhile."""
         call.ring()
@@ -294,7 +335,8 @@ class SipSimulator:
         loop = asyncio.get_running_loop()
         _, rtp = await loop.create_datagram_endpoint(RtpSession, local_addr=(call.local_ip, 0),
                                                      family=socket.AF_INET)
-        dialog = await call.answer(media, rtp.local_port)
+        dialog = await call.answer(media, rtp.local_port,
+                                   on_refer=lambda dialog, refer, addr: self._on_refer(call.number, dialog, refer, addr))
         if dialog is None:
             await rtp.close()
             return

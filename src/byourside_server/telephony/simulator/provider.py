@@ -6,11 +6,18 @@ and all times the line reports are on it. The provider also waits for real on
 the injected clock, ``virtual seconds * time_scale`` (1.0 is real time, 0.1 ten
 times faster, 0 instant), so a demo call feels like a call and a test takes no
 time at all.
+
+A transfer to a person (``Line.transfer``) dials the target's scenario the same
+way: a line that answers takes the call (a warm transfer's brief is spoken to
+it first); busy, no answer, decline or failure leave the callee with us.
+Each transfer that went through is noted in ``SimulatorTelephony.transfers``.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -18,7 +25,7 @@ from byourside_server.clock import Clock
 from byourside_server.domain import AnsweredBy, AnswerVerdict
 from byourside_server.telephony.base import (
     Beep, CalleeHungUp, DialOutcome, DialRequest, DialResult, HangUp, Line, LineEvent, Silence, Speech, Spoken,
-    Telephony,
+    Telephony, TransferFailed,
 )
 from byourside_server.telephony.simulator.responders import PersonaFactory, PersonaResponder, responder_for
 from byourside_server.telephony.simulator.scenarios import ScenarioBook
@@ -32,6 +39,21 @@ ANSWERED_BY = {"persona": AnsweredBy.HUMAN, "voicemail": AnsweredBy.MACHINE, "sc
 WORDS_PER_SECOND = 2.7
 TONE_MS = 500
 DIGIT_MS = 250  # one DTMF tone and the gap after it
+
+
+# How a transfer to a scenario that does not answer fails (``TransferFailed.reason``).
+TRANSFER_NOT_TAKEN = {"busy": "busy", "no_answer": "no_answer", "decline": "declined", "failure": "failed"}
+TRANSFER_RING_SECONDS = 30.0  # a transfer target that never answers rings this long
+
+
+@dataclass(frozen=True)
+class SimulatedTransfer:
+    """A transfer the simulator put through: to whom, and the brief the person heard (None: cold)."""
+
+    call_id: str
+    to: str
+    brief: str | None
+    at_ms: int
 
 
 def speech_ms(text: str) -> int:
@@ -52,8 +74,12 @@ class SimulatedLine(Line):
     """An answered simulated call: the caller's side of a conversation with a responder."""
 
     def __init__(self, responder: Responder, clock: Clock, time_scale: float = 1.0,
-                 answered: AnswerVerdict | None = None) -> None:
+                 answered: AnswerVerdict | None = None,
+                 transfer_target: Callable[[str], tuple[float, str | None]] | None = None,
+                 on_transfer: Callable[[str, str | None, int], None] | None = None) -> None:
         self._responder = responder
+        self._transfer_target = transfer_target  # number -> (ring seconds, failure reason or None: answered)
+        self._on_transfer = on_transfer
         self._answered = answered  # who the scenario put on the line
         self._clock = clock
         self._scale = time_scale
@@ -144,6 +170,26 @@ class SimulatedLine(Line):
     def answered_by(self) -> AnswerVerdict | None:
         return self._answered
 
+    async def transfer(self, to: str, brief: str | None = None) -> None:
+        if self._transfer_target is None:
+            raise TransferFailed("unsupported")
+        if self._closed_at is not None:
+            raise TransferFailed("call_ended")
+        ring_seconds, failure = self._transfer_target(to)
+        hang = next((e for e in self._queue if isinstance(e, HangUp)), None)
+        if hang is not None and hang.at_ms <= self._now + round(ring_seconds * 1000):
+            await self._advance(hang.at_ms)  # the callee gave up waiting
+            self._close(hang.at_ms)
+            raise TransferFailed("call_ended")
+        await self._advance(self._now + round(ring_seconds * 1000))
+        if failure is not None:
+            raise TransferFailed(failure)
+        if brief:
+            await self._advance(self._now + speech_ms(brief))  # the person hears the brief, then is connected
+        if self._on_transfer is not None:
+            self._on_transfer(to, brief, self._now)
+        self._close(self._now)
+
     async def hangup(self) -> None:
         self._close(self._now)
 
@@ -161,6 +207,16 @@ class SimulatorTelephony(Telephony):
         self._book = book
         self._clock = clock
         self._scale = time_scale
+        self.transfers: list[SimulatedTransfer] = []
+
+    def _transfer_target(self, number: str) -> tuple[float, str | None]:
+        """How a transfer to ``number`` goes: (seconds it rings, why it fails or None when it is answered)."""
+        scenario = self._book.for_number(number)
+        if scenario is None:
+            return 0.0, "failed"
+        if scenario.kind == "no_answer":
+            return TRANSFER_RING_SECONDS, "no_answer"
+        return scenario.ring_seconds, TRANSFER_NOT_TAKEN.get(scenario.kind)
 
     async def _ring(self, seconds: float) -> None:
         await self._clock.sleep(max(0.0, seconds) * self._scale)
@@ -185,5 +241,9 @@ class SimulatorTelephony(Telephony):
         if kind == "decline":
             return DialOutcome(DialResult.DECLINED, reason="callee_declined")
         answered = AnswerVerdict(ANSWERED_BY.get(kind, AnsweredBy.UNKNOWN), {"source": "simulator", "scenario": kind})
-        return DialOutcome(DialResult.ANSWERED, line=SimulatedLine(responder_for(scenario, self._persona_factory),
-                                                                   self._clock, self._scale, answered))
+        def transferred(to: str, brief: str | None, at_ms: int) -> None:
+            self.transfers.append(SimulatedTransfer(request.call_id, to, brief, at_ms))
+
+        line = SimulatedLine(responder_for(scenario, self._persona_factory), self._clock, self._scale, answered,
+                             transfer_target=self._transfer_target, on_transfer=transferred)
+        return DialOutcome(DialResult.ANSWERED, line=line)

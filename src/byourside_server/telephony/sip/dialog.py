@@ -1,4 +1,11 @@
-"""An established SIP dialog (RFC 3261 section 12): ACK, in-dialog requests, BYE either way."""
+"""An established SIP dialog (RFC 3261 section 12): ACK, in-dialog requests, BYE either way.
+
+Transfer (RFC 3515 REFER, as RFC 5589 uses it for a blind transfer): ``refer``
+sends REFER and hands back its transaction; the NOTIFYs that report how the
+transfer target answered (``message/sipfrag`` bodies) go to ``on_notify``. A
+received REFER goes to ``on_refer`` (the SIP simulator's); without one it is
+refused with 405.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from byourside_server.telephony.sip.message import (
     tag_of,
     uri_of,
 )
-from byourside_server.telephony.sip.ua import UserAgent
+from byourside_server.telephony.sip.ua import ClientTransaction, UserAgent
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +55,8 @@ class Dialog:
         self.contact = contact
         self.closed = False
         self.on_bye: Callable[[], None] | None = None
+        self.on_notify: Callable[[SipMessage], None] | None = None  # NOTIFYs of a REFER we sent
+        self.on_refer: Callable[[SipMessage, tuple[str, int]], None] | None = None
         ua.dialogs[self.call_id] = self.on_request
 
     @classmethod
@@ -103,6 +112,28 @@ class Dialog:
         self.ua.acks[self.call_id] = (ack, self.dest)
         self.ua.send(ack, self.dest)
 
+    def in_dialog(self, method: str, headers: list[tuple[str, str]], body: bytes = b"") -> SipMessage:
+        """A new in-dialog request (the next CSeq) with ``headers`` and ``body``."""
+        self.cseq += 1
+        msg = self._request(method, self.cseq)
+        for name, value in headers:
+            msg.add(name, value)
+        msg.body = body
+        return msg
+
+    def refer(self, refer_to: str) -> ClientTransaction:
+        """Ask the far end to call ``refer_to`` (a SIP URI) in our place (RFC 3515)."""
+        msg = self.in_dialog("REFER", [("refer-to", f"<{refer_to}>"), ("referred-by", f"<{uri_of(self.local)}>"),
+                                       ("contact", self.contact)])
+        return self.ua.request(msg, self.dest)
+
+    def notify_refer(self, sipfrag: str, *, final: bool) -> ClientTransaction:
+        """Report a REFER's progress to the one who sent it: a ``message/sipfrag`` status line."""
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        msg = self.in_dialog("NOTIFY", [("event", "refer"), ("subscription-state", state), ("contact", self.contact),
+                                        ("content-type", "message/sipfrag;version=2.0")], sipfrag.encode())
+        return self.ua.request(msg, self.dest)
+
     def bye(self) -> asyncio.Task | None:
         """Hang up from our side; returns the task waiting for the BYE's response (or None if closed)."""
         if self.closed:
@@ -139,7 +170,13 @@ class Dialog:
         elif request.method == "INVITE":  # session refresh / re-INVITE: keep the media as negotiated
             self.ua.respond(request, addr, 200, "OK", body=self.local_sdp,
                             extra=[("contact", self.contact), ("content-type", "application/sdp")])
-        elif request.method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
+        elif request.method == "NOTIFY":
+            self.ua.respond(request, addr, 200, "OK")
+            if self.on_notify is not None:
+                self.on_notify(request)
+        elif request.method == "REFER" and self.on_refer is not None:
+            self.on_refer(request, addr)
+        elif request.method in ("OPTIONS", "INFO", "UPDATE"):
             self.ua.respond(request, addr, 200, "OK")
         elif request.method == "CANCEL":
             self.ua.respond(request, addr, 481, "Call/Transaction Does Not Exist")

@@ -5,6 +5,12 @@ one 20 ms clock; each tick's inbound and outbound frames become one
 ``AudioFrame`` on the events queue, each received digit a ``DigitReceived``.
 A BYE from the far end, or our ``hangup``, stops the ticker, ends the events
 and finishes any playback where it stands.
+
+``transfer`` is a blind transfer by REFER (RFC 3515/5589): the trunk is asked
+to call the person (``sip:<number>@<trunk host>``) and to connect the callee;
+its NOTIFYs say how the person answered. A 2xx there hands the call over and
+we leave with BYE; a failure (or a trunk that refuses REFER) leaves the call
+ours. A warm transfer's brief is not played: REFER connects at once.
 """
 
 from __future__ import annotations
@@ -15,11 +21,40 @@ from collections.abc import AsyncIterator
 import numpy as np
 import structlog
 
-from byourside_server.telephony.media import FRAME_MS, AudioFrame, DigitReceived, MediaChannel, MediaEvent, Playback
+from byourside_server.telephony.base import TransferFailed
+from byourside_server.telephony.media import (
+    FRAME_MS,
+    AudioFrame,
+    DigitReceived,
+    MediaChannel,
+    MediaEvent,
+    Playback,
+)
 from byourside_server.telephony.sip.dialog import Dialog
+from byourside_server.telephony.sip.message import SipMessage, uri_of
 from byourside_server.telephony.sip.rtp import RtpSession
 
 log = structlog.get_logger(__name__)
+
+REFER_WAIT_SECONDS = 10.0  # for the REFER's own answer (202 Accepted)
+TRANSFER_WAIT_SECONDS = 60.0  # for the NOTIFY that says how the person answered
+
+
+def transfer_failure(status: int) -> str:
+    """A transfer target's final SIP status as ``TransferFailed.reason``."""
+    if status == 486:
+        return "busy"
+    if status in (408, 480, 487):
+        return "no_answer"
+    if status in (600, 603):
+        return "declined"
+    return f"sip_{status}"
+
+
+def sipfrag_status(body: bytes) -> int | None:
+    """The status code of a ``message/sipfrag`` body ("SIP/2.0 200 OK")."""
+    parts = body.decode(errors="replace").split(None, 2)
+    return int(parts[1]) if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit() else None
 
 
 class RtpMedia(MediaChannel):
@@ -73,6 +108,68 @@ class RtpMedia(MediaChannel):
 
     def elapsed_ms(self) -> int:
         return self.rtp.ticks * FRAME_MS
+
+    def clock_ms(self) -> float:
+        return self.rtp.clock_ms()
+
+    def transfer_target(self, to: str) -> str:
+        """The person's SIP URI on the trunk that carries this call: the number at the host we called."""
+        called = uri_of(self.dialog.remote)
+        scheme, _, rest = called.partition(":")
+        host = rest.split("@", 1)[-1].split(";", 1)[0]
+        return f"{scheme or 'sip'}:{to}@{host}"
+
+    async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
+        if self.ended.is_set():
+            raise TransferFailed("call_ended")
+        if brief:
+            log.info("sip_transfer_brief_not_played", call_id=self.call_id, why="REFER connects at once")
+        notices: asyncio.Queue[SipMessage] = asyncio.Queue()
+        self.dialog.on_notify = notices.put_nowait
+        tx = self.dialog.refer(self.transfer_target(to))
+        try:
+            async def refer_answered() -> int | None:
+                return (await tx.next_response()).status
+
+            status = await self._final_status(refer_answered, REFER_WAIT_SECONDS)
+            if status is None or not 200 <= status < 300:
+                log.info("sip_refer_refused", call_id=self.call_id, status=status)
+                raise TransferFailed("unsupported" if status in (405, 420, 501) else
+                                     "no_answer" if status is None else f"sip_{status}")
+            status = await self._final_status(self._notified(notices), TRANSFER_WAIT_SECONDS)
+            if status is None or not 200 <= status < 300:
+                log.info("sip_transfer_not_answered", call_id=self.call_id, status=status)
+                raise TransferFailed("no_answer" if status is None else transfer_failure(status))
+        finally:
+            tx.close()
+            self.dialog.on_notify = None
+        log.info("sip_call_transferred", call_id=self.call_id)
+        await self.hangup()  # the transferor leaves (RFC 5589): BYE, and the media is ours no more
+
+    async def _final_status(self, next_message, seconds: float) -> int | None:
+        """The first final status ``next_message`` yields within ``seconds`` (None: none came, or the call ended)."""
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    message = asyncio.ensure_future(next_message())
+                    await asyncio.wait({message, ended}, return_when=asyncio.FIRST_COMPLETED)
+                    if not message.done():
+                        message.cancel()
+                        return None
+                    status = message.result()
+                    if status is not None and status >= 200:
+                        return status
+        except TimeoutError:
+            return None
+        finally:
+            ended.cancel()
+
+    @staticmethod
+    def _notified(notices: asyncio.Queue[SipMessage]):
+        async def next_status() -> int | None:
+            return sipfrag_status((await notices.get()).body)
+        return next_status
 
     def _far_end_bye(self) -> None:
         log.info("sip_far_end_bye", call_id=self.call_id)

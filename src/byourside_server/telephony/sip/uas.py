@@ -14,6 +14,7 @@ with each one (the SIP simulator rings, rejects or answers per scenario).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 
@@ -127,14 +128,20 @@ class IncomingCall:
         """The caller's media offer; raises SdpError when there is nothing we can answer."""
         return sdp.parse_offer(self.invite.body)
 
-    async def answer(self, media: sdp.MediaAnswer, rtp_port: int) -> Dialog | None:
-        """Answer with 200 OK and wait for the ACK; the confirmed dialog, or None if the caller went away."""
+    async def answer(self, media: sdp.MediaAnswer, rtp_port: int,
+                     on_refer: Callable[[Dialog, SipMessage, tuple[str, int]], None] | None = None) -> Dialog | None:
+        """Answer with 200 OK and wait for the ACK; the confirmed dialog, or None if the caller went away.
+
+        ``on_refer`` takes the REFERs of the dialog from its first moment (the caller may send one at once)."""
         if self.final_status is not None:
             return None
         body = sdp.answer(self.local_ip, rtp_port, media.payload_type, media.event_payload_type)
         local_to = f"{self.invite.get('to') or ''};tag={self.to_tag}"
         self.dialog = Dialog.from_invite(self.ua, self.invite, local_to, self.addr,
                                          self.ua.via(self.local_ip, self.ua.port), body, self.contact)
+        if on_refer is not None:
+            dialog = self.dialog
+            dialog.on_refer = lambda refer, addr: on_refer(dialog, refer, addr)
         self.ua.dialogs[self.call_id] = self._on_request  # until the ACK, then the dialog alone
         self._respond(200, "OK", body=body, extra=[("contact", self.contact), ("content-type", "application/sdp"),
                                                    ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")])

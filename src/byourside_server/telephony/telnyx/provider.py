@@ -17,6 +17,12 @@ name the call's own ``call_control_id``.
   -> FAILED invalid_number, anything else FAILED (``sip_<code>``);
 - our ring deadline, cancelling the dial and hanging up the media all end the
   call with ``actions/hangup``.
+- transfer to a person: ``actions/transfer`` dials them (presenting our caller
+  ID) and bridges the call once they answer; warm: with ``audio_url``, our
+  brief's WAV (``/brief/{token}.wav``), which Telnyx plays to the person before
+  bridging. The new leg's webhooks come to the call's own URL: ``call.bridged``
+  or ``call.answered`` is a transfer done, its ``call.hangup`` one that failed
+  (the call stays ours and the conversation goes on).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,11 +41,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from byourside_server.domain import AnsweredBy, AnswerVerdict
-from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony
+from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony, TransferFailed
 from byourside_server.telephony.routes import CarrierRoutes, websocket_url
 from byourside_server.telephony.telnyx.rest import TelnyxRest, TelnyxRestError
 from byourside_server.telephony.telnyx.signature import signature_valid
 from byourside_server.telephony.telnyx.stream import TelnyxStream
+from byourside_server.telephony.briefs import Briefs
 from byourside_server.telephony.ws_media import WebSocketMedia
 
 log = structlog.get_logger(__name__)
@@ -47,6 +55,7 @@ PREFIX = "/carriers/telnyx"
 RING_GRACE_SECONDS = 10.0
 MEDIA_WAIT_SECONDS = 15.0
 START_WAIT_SECONDS = 10.0
+TRANSFER_WAIT_SECONDS = 60.0  # from actions/transfer until the person answered or the attempt ended
 NOT_ANSWERED = {
     "user_busy": DialOutcome(DialResult.BUSY),
     "call_rejected": DialOutcome(DialResult.DECLINED),
@@ -62,11 +71,13 @@ NOT_ANSWERED = {
 class _Call:
     token: str
     call_id: str
+    from_number: str = ""
     control_id: str | None = None
     media: WebSocketMedia | None = None
     verdict: AnswerVerdict | None = None
     answered: bool = False
     updates: asyncio.Queue = field(default_factory=asyncio.Queue)  # webhook payloads ("event_type" added), or the media
+    transferring: asyncio.Queue | None = None  # while a transfer is under way: the new leg's webhook payloads
 
 
 def map_hangup(payload: dict) -> DialOutcome:
@@ -89,10 +100,12 @@ class TelnyxTelephony(Telephony):
         self.base = public_url.rstrip("/") + PREFIX
         self.machine_detection = machine_detection
         self._calls: dict[str, _Call] = {}
+        self.briefs = Briefs()
 
     def carrier_routes(self) -> CarrierRoutes:
         return CarrierRoutes(PREFIX, [
             Route("/events/{token}", self._webhook, methods=["POST"]),
+            self.briefs.route(),
             WebSocketRoute("/media/{token}", self._media_stream),
         ])
 
@@ -112,7 +125,7 @@ class TelnyxTelephony(Telephony):
         return body
 
     async def dial(self, request: DialRequest) -> DialOutcome:
-        call = _Call(secrets.token_urlsafe(18), request.call_id)
+        call = _Call(secrets.token_urlsafe(18), request.call_id, request.from_number)
         self._calls[call.token] = call
         answered = False
         try:
@@ -188,6 +201,8 @@ class TelnyxTelephony(Telephony):
                 call.media.verdict = call.verdict
         elif call.media is None:
             call.updates.put_nowait({**payload, "event_type": event_type})
+        elif call.transferring is not None and payload.get("call_control_id") != call.control_id:
+            call.transferring.put_nowait({**payload, "event_type": event_type})
         return Response(status_code=204)
 
     async def _media_stream(self, websocket: WebSocket) -> None:
@@ -207,7 +222,10 @@ class TelnyxTelephony(Telephony):
             assert call.control_id is not None
             await self.rest.hangup(call.control_id)
 
-        media = WebSocketMedia(websocket, TelnyxStream(), call.call_id, end_call)
+        async def transfer_call(to: str, brief: str | None, brief_audio: np.ndarray | None) -> None:
+            await self._transfer(call, to, brief, brief_audio)
+
+        media = WebSocketMedia(websocket, TelnyxStream(), call.call_id, end_call, transfer_call)
         media.verdict = call.verdict
         call.media = media
         media.start()
@@ -216,6 +234,47 @@ class TelnyxTelephony(Telephony):
             await media.wait_closed()
         finally:
             self._calls.pop(token, None)
+
+
+    # handing the call to a person
+    def transfer_body(self, call: _Call, to: str, brief_token: str | None) -> dict:
+        body = {"to": to, "webhook_url": f"{self.base}/events/{call.token}", "webhook_url_method": "POST"}
+        if call.from_number:
+            body["from"] = call.from_number
+        if brief_token is not None:
+            body["audio_url"] = f"{self.base}/brief/{brief_token}.wav"
+        return body
+
+    async def _transfer(self, call: _Call, to: str, brief: str | None, brief_audio: np.ndarray | None) -> None:
+        assert call.control_id is not None
+        token = None
+        if brief and brief_audio is not None:
+            token = self.briefs.put(brief, brief_audio)
+        elif brief:
+            log.info("telnyx_brief_not_played", call_id=call.call_id, why="Telnyx plays audio only; no voice rendered it")
+        call.transferring = asyncio.Queue()
+        try:
+            try:
+                await self.rest.transfer(call.control_id, self.transfer_body(call, to, token))
+            except TelnyxRestError as exc:
+                log.warning("telnyx_transfer_refused", call_id=call.call_id, http_status=exc.status, code=exc.code)
+                raise TransferFailed(exc.reason) from None
+            try:
+                async with asyncio.timeout(TRANSFER_WAIT_SECONDS):
+                    while True:
+                        event = await call.transferring.get()
+                        if event["event_type"] in ("call.bridged", "call.answered"):
+                            break
+                        if event["event_type"] == "call.hangup":
+                            outcome = map_hangup(event)
+                            reason = outcome.reason or outcome.result.value
+                            log.info("telnyx_transfer_not_answered", call_id=call.call_id, reason=reason)
+                            raise TransferFailed(reason)
+            except TimeoutError:
+                raise TransferFailed("no_answer") from None
+        finally:
+            call.transferring = None
+        log.info("telnyx_call_transferred", call_id=call.call_id, warm=token is not None)
 
 
 async def _finish_even_if_cancelled(dialling, call: _Call) -> str:  # noqa: ANN001

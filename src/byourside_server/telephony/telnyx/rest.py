@@ -2,7 +2,7 @@
 
 ``POST /v2/calls`` (JSON, ``Authorization: Bearer <API key>``) dials and answers
 ``{"data": {"call_control_id", ...}}``; ``POST /v2/calls/{call_control_id}/actions/hangup``
-ends it; ``GET /v2/phone_numbers`` and ``GET /v2/verified_numbers`` list numbers, paged with
+ends it, ``.../actions/transfer`` hands it to another number; ``GET /v2/phone_numbers`` and ``GET /v2/verified_numbers`` list numbers, paged with
 ``page[number]`` / ``page[size]`` and ``meta.total_pages``. Errors: ``{"errors": [{"code", "title", "detail"}]}``.
 """
 
@@ -63,6 +63,10 @@ class TelnyxRest:
         if not isinstance(control_id, str):
             raise TelnyxRestError(200, None, "Telnyx dialled without a call_control_id")
         return control_id
+
+    async def transfer(self, call_control_id: str, body: dict) -> None:
+        """``actions/transfer``: dial ``body["to"]`` and bridge the call to it once answered."""
+        await self._request("POST", f"/v2/calls/{call_control_id}/actions/transfer", body)
 
     async def hangup(self, call_control_id: str) -> None:
         await self._request("POST", f"/v2/calls/{call_control_id}/actions/hangup", {})

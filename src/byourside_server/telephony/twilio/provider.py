@@ -15,6 +15,12 @@ per-call token; every request Twilio makes to them must carry a valid
 - our own ring deadline (Twilio's plus a grace) cancels the call through the
   REST API (``Status=completed`` cancels a ringing call and hangs up a live
   one); so do cancelling the dial and hanging up the media.
+- transfer to a person: the live call's TwiML is replaced with ``<Dial>`` (the
+  Update a Call resource); Twilio stops our Media Stream and connects the
+  callee to the person. Warm: the ``<Number url>`` whisper, requested by Twilio
+  (signed) once the person answers and before they are connected, plays the
+  brief in our voice (``<Play>`` of the WAV at ``/brief/{token}.wav``), or
+  ``<Say>`` when we have only its words.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
 
 import structlog
 from starlette.requests import Request
@@ -32,10 +40,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from byourside_server.domain import AnsweredBy, AnswerVerdict
-from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony
+from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony, TransferFailed
 from byourside_server.telephony.routes import CarrierRoutes, websocket_url
 from byourside_server.telephony.twilio.rest import TwilioRest, TwilioRestError
 from byourside_server.telephony.twilio.signature import signature_valid
+from byourside_server.telephony.briefs import Briefs
 from byourside_server.telephony.twilio.stream import TwilioStream
 from byourside_server.telephony.ws_media import WebSocketMedia
 
@@ -54,6 +63,7 @@ class _Call:
 
     token: str
     call_id: str
+    from_number: str = ""
     sid: str | None = None
     media: WebSocketMedia | None = None
     verdict: AnswerVerdict | None = None
@@ -98,11 +108,14 @@ class TwilioTelephony(Telephony):
         self.base = public_url.rstrip("/") + PREFIX  # what Twilio requests, exactly: the signed URLs
         self.machine_detection = machine_detection
         self._calls: dict[str, _Call] = {}
+        self.briefs = Briefs()
 
     def carrier_routes(self) -> CarrierRoutes:
         return CarrierRoutes(PREFIX, [
             Route("/status/{token}", self._status_callback, methods=["POST"]),
             Route("/amd/{token}", self._amd_callback, methods=["POST"]),
+            Route("/whisper/{token}", self._whisper, methods=["POST"]),
+            self.briefs.route(),
             WebSocketRoute("/media/{token}", self._media_stream),
         ])
 
@@ -125,7 +138,7 @@ class TwilioTelephony(Telephony):
         return params
 
     async def dial(self, request: DialRequest) -> DialOutcome:
-        call = _Call(secrets.token_urlsafe(18), request.call_id)
+        call = _Call(secrets.token_urlsafe(18), request.call_id, request.from_number)
         self._calls[call.token] = call
         answered = False
         try:
@@ -245,7 +258,10 @@ class TwilioTelephony(Telephony):
             assert call.sid is not None
             await self.rest.end_call(call.sid, "completed")
 
-        media = WebSocketMedia(websocket, TwilioStream(start["streamSid"]), call.call_id, end_call)
+        async def transfer_call(to: str, brief: str | None, brief_audio: np.ndarray | None) -> None:
+            await self._transfer(call, to, brief, brief_audio)
+
+        media = WebSocketMedia(websocket, TwilioStream(start["streamSid"]), call.call_id, end_call, transfer_call)
         media.verdict = call.verdict
         call.media = media
         media.start()
@@ -254,6 +270,39 @@ class TwilioTelephony(Telephony):
             await media.wait_closed()
         finally:
             self._calls.pop(token, None)
+
+    # handing the call to a person
+    def transfer_twiml(self, to: str, from_number: str, brief_token: str | None) -> str:
+        """``<Dial>`` the person, presenting our caller ID; warm: with the whisper that plays the brief first."""
+        whisper = (f" url={quoteattr(f'{self.base}/whisper/{brief_token}')} method=\"POST\""
+                   if brief_token is not None else "")
+        caller_id = f" callerId={quoteattr(from_number)}" if from_number else ""
+        return f"<Response><Dial{caller_id}><Number{whisper}>{escape(to)}</Number></Dial></Response>"
+
+    async def _transfer(self, call: _Call, to: str, brief: str | None, brief_audio: np.ndarray | None) -> None:
+        assert call.sid is not None
+        token = self.briefs.put(brief, brief_audio) if brief else None
+        try:
+            await self.rest.update_call_twiml(call.sid, self.transfer_twiml(to, call.from_number, token))
+        except TwilioRestError as exc:
+            log.warning("twilio_transfer_refused", call_id=call.call_id, http_status=exc.status, code=exc.code)
+            raise TransferFailed(exc.reason) from None
+        log.info("twilio_call_transferred", call_id=call.call_id, warm=token is not None)
+
+    async def _whisper(self, request: Request) -> Response:
+        """TwiML Twilio runs on the person's leg once they answer, before connecting them: the brief."""
+        found = await self._form(request, "whisper")
+        if found is None:
+            return _forbidden()
+        token = request.path_params["token"]
+        brief = self.briefs.get(token)
+        if brief is None:
+            body = "<Response/>"
+        elif brief.wav is not None:
+            body = f"<Response><Play>{escape(f'{self.base}/brief/{token}.wav')}</Play></Response>"
+        else:
+            body = f"<Response><Say>{escape(brief.text)}</Say></Response>"
+        return Response(body, media_type="application/xml")
 
     async def _wait_for_start(self, websocket: WebSocket) -> dict | None:
         """Twilio's ``start`` message (after ``connected``): the streamSid and callSid."""

@@ -2,7 +2,8 @@
 
 Calls: ``POST /2010-04-01/Accounts/{AccountSid}/Calls.json`` (form-encoded) creates one;
 ``POST .../Calls/{CallSid}.json`` with ``Status=canceled`` (still ringing) or
-``Status=completed`` (answered) ends it. Numbers: ``IncomingPhoneNumbers.json``
+``Status=completed`` (answered) ends it, and with ``Twiml`` replaces a live call's
+instructions (a ``<Dial>`` transfers it to a person). Numbers: ``IncomingPhoneNumbers.json``
 (numbers bought on the account) and ``OutgoingCallerIds.json`` (verified caller
 IDs), both paged with ``next_page_uri``. Errors are JSON ``{"code", "message",
 "status"}``; we keep the code (e.g. 21211 invalid To, 21210 From not verified).
@@ -76,6 +77,10 @@ class TwilioRest:
         if not isinstance(sid, str):
             raise TwilioRestError(200, None, "Twilio created a call without a sid")
         return sid
+
+    async def update_call_twiml(self, call_sid: str, twiml: str) -> None:
+        """Replace a live call's instructions (the Update a Call resource's ``Twiml``): e.g. ``<Dial>`` to transfer it."""
+        await self._request("POST", f"{self._calls}/{call_sid}.json", [("Twiml", twiml)])
 
     async def end_call(self, call_sid: str, status: str) -> None:
         """``status``: "canceled" for a call that has not been answered, "completed" to hang up a live one."""
