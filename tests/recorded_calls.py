@@ -28,24 +28,30 @@ REPLIES = ("Hello, Copper Pot, how can I help?", "We open at nine tomorrow morni
 
 
 class RecordedLine(FakeLine):
-    def __init__(self, path: Path, replies: Sequence[str]) -> None:
+    """Writes its audio file from the answer on, as an audio line's recorder does; none when the dial
+    request says not to record (``DialRequest.record``)."""
+
+    def __init__(self, path: Path | None, replies: Sequence[str]) -> None:
         super().__init__(replies)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"RIFF recorded call audio")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"RIFF recorded call audio")
         self.path = path
 
     def recording_path(self) -> str | None:
-        return str(self.path)
+        return str(self.path) if self.path is not None else None
 
 
 class RecordingTelephony(FakeTelephony):
     def __init__(self, directory: Path, replies: Sequence[str] = REPLIES) -> None:
         super().__init__(replies=replies)
         self.directory = directory
+        self.requests: dict[str, DialRequest] = {}
 
     async def dial(self, request: DialRequest) -> DialOutcome:
         self.dials[request.call_id] += 1
-        line = RecordedLine(self.directory / f"{request.call_id}.wav", self.replies)
+        self.requests[request.call_id] = request
+        line = RecordedLine(self.directory / f"{request.call_id}.wav" if request.record else None, self.replies)
         self.lines[request.call_id] = line
         return DialOutcome(DialResult.ANSWERED, line=line)
 

@@ -74,7 +74,9 @@ async def test_an_account_that_does_not_record_keeps_no_recording_and_announces_
     call = await place_and_conduct(services, api, secret, telephony, {"to": CALIFORNIA, "objective": OBJECTIVE})
     assert call["status"] == "completed" and call["recordingUrl"] is None
     assert not any("recorded" in said for said in agent_turns(call))
-    assert not telephony.lines[call["id"]].path.exists()  # the line's audio is deleted, never stored
+    assert telephony.requests[call["id"]].record is False  # the line is asked to write no audio at all
+    assert telephony.lines[call["id"]].recording_path() is None
+    assert not list((tmp_path / "line").glob("*.wav"))
     assert not list(recordings_dir(services).glob("*.wav"))
     recording = await api.get(f"/v1/agent/calls/{call['id']}/recording", headers=auth(secret))
     assert recording.status_code == 404

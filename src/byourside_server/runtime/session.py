@@ -220,6 +220,7 @@ class CallSession:
             ring_timeout_seconds=self.deps.ring_timeout_seconds,
             language=self.call.language,
             voice=self.call.voice,
+            record=(self.deps.consent or ConsentPolicy()).records(self.account),
         )
         try:
             dialed = await self._until_canceled(self.deps.telephony.dial(request))

@@ -36,6 +36,7 @@ class DialRequest:
     ring_timeout_seconds: float
     language: str
     voice: str
+    record: bool = True  # False: the line writes no audio at all (the account does not record calls)
 
 
 class DialResult(str, enum.Enum):

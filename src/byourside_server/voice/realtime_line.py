@@ -169,7 +169,8 @@ class RealtimeTelephony(Telephony):
         outcome = await self.carrier.dial(request)
         if outcome.result is not DialResult.ANSWERED or outcome.media is None:
             return outcome
-        line = RealtimeLine(outcome.media, request.call_id, self.recordings_dir, self._hold_audio())
+        line = RealtimeLine(outcome.media, request.call_id, self.recordings_dir if request.record else None,
+                            self._hold_audio())
         return DialOutcome(DialResult.ANSWERED, line=line, reason=outcome.reason, media=line.channel)
 
     async def aclose(self) -> None:

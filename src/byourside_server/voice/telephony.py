@@ -44,7 +44,8 @@ class VoicedTelephony(Telephony):
         outcome = await self.carrier.dial(request)
         if outcome.result is not DialResult.ANSWERED or outcome.media is None:
             return outcome
-        line = VoiceLine(outcome.media, self.voice, request.call_id, self.recordings_dir)
+        line = VoiceLine(outcome.media, self.voice, request.call_id,
+                         self.recordings_dir if request.record else None)
         return DialOutcome(DialResult.ANSWERED, line=line, reason=outcome.reason, media=outcome.media)
 
     async def aclose(self) -> None:
