@@ -112,3 +112,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("real_time"))
         elif parts and parts[0] == "browser":
             item.add_marker(pytest.mark.xdist_group("browser"))
+        elif parts and parts[0] == "e2e":
+            # An e2e module shares one server process between its tests, and some read what the
+            # earlier ones did (the server's log of their calls): the module stays on one worker.
+            item.add_marker(pytest.mark.xdist_group(f"e2e:{path.name}"))

@@ -23,6 +23,7 @@ def mount_dashboard(app: FastAPI, services: Services) -> None:
     from byourside_server.dashboard.calls import router as calls_router
     from byourside_server.dashboard.developers import router as developers_router
     from byourside_server.dashboard.place import router as place_router
+    from byourside_server.dashboard.suppressions import router as suppressions_router
     from byourside_server.dashboard.usage import router as usage_router
     from byourside_server.dashboard.routes import router
     from byourside_server.dashboard.users import UserRepo
@@ -38,6 +39,7 @@ def mount_dashboard(app: FastAPI, services: Services) -> None:
     app.include_router(developers_router)
     app.include_router(place_router)
     app.include_router(usage_router)
+    app.include_router(suppressions_router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     add_api_docs(app)
 
