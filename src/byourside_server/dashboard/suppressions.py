@@ -102,8 +102,9 @@ async def suppressions_page(request: Request) -> Response:
                             cursor=cursor[:40] if printable_ascii(cursor, 40) else None)
 
 
-@router.post("")
-async def add_number(request: Request) -> Response:
+async def _form_account(request: Request):
+    """A signed-in, CSRF-checked form and the account it acts on: (user, form, account name, account),
+    or the response to send instead (sign-in, expired form, 404 for an account the user may not see)."""
     checked = await signed_in_form(request)
     if isinstance(checked, Response):
         return checked
@@ -112,6 +113,15 @@ async def add_number(request: Request) -> Response:
     account, _ = await _account(request, user, name, strict=True)
     if account is None:
         return not_found(request, user)
+    return user, form, name, account
+
+
+@router.post("")
+async def add_number(request: Request) -> Response:
+    checked = await _form_account(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form, name, account = checked
     note = form.get("note", "").strip()
     if len(note) > MAX_NOTE:
         return await _list_page(request, user, name, 400,
@@ -129,14 +139,10 @@ async def add_number(request: Request) -> Response:
 @router.post("/remove")
 async def remove_number(request: Request) -> Response:
     """Without ``confirm=yes`` this shows the confirmation; with it, the number leaves the list."""
-    checked = await signed_in_form(request)
+    checked = await _form_account(request)
     if isinstance(checked, Response):
         return checked
-    user, form = checked
-    name = form.get("account", "")[:100]
-    account, _ = await _account(request, user, name, strict=True)
-    if account is None:
-        return not_found(request, user)
+    user, form, name, account = checked
     try:
         number = parse_e164(form.get("number", "")[:32])
     except InvalidNumber:

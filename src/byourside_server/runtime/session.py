@@ -168,6 +168,7 @@ class CallSession:
         self.worker_id = worker_id
         self.retry = retry or StoreRetry()
         self.cancel_requested = asyncio.Event()
+        self.consent = deps.consent or ConsentPolicy()
 
     def _task(self) -> CallTask:
         c = self.call
@@ -220,7 +221,7 @@ class CallSession:
             ring_timeout_seconds=self.deps.ring_timeout_seconds,
             language=self.call.language,
             voice=self.call.voice,
-            record=(self.deps.consent or ConsentPolicy()).records(self.account),
+            record=self.consent.records(self.account),
         )
         try:
             dialed = await self._until_canceled(self.deps.telephony.dial(request))
@@ -269,9 +270,9 @@ class CallSession:
         call_id = self.call.id
         # Recorded: the account keeps recordings and this line makes one. Then, where the callee's
         # place asks for it (or the account always does), the agent's first words say so.
-        consent = self.deps.consent or ConsentPolicy()
-        recorded = consent.records(self.account) and dialed.line.recording_path() is not None
-        task = replace(self._task(), recording_notice=recorded and consent.notice_due(self.account, self.call.to_number))
+        recorded = self.consent.records(self.account) and dialed.line.recording_path() is not None
+        task = replace(self._task(),
+                       recording_notice=recorded and self.consent.notice_due(self.account, self.call.to_number))
         line = RecordingLine(dialed.line, task.max_duration_seconds * 1000, on_turn=live.update)
         failed = False
         try:
@@ -315,7 +316,8 @@ class CallSession:
                 objective_met=analysis.objective_met if analysis else None,
                 evidence=analysis.evidence if analysis else None,
                 duration_seconds=math.ceil(line.elapsed_ms() / 1000),
-                # Uploaded before the outcome is written; after failed retries, None. Not recorded: deleted.
+                # Uploaded before the outcome is written; after failed retries, None. Not recorded: a line
+                # that wrote audio despite the dial request's record=False has it deleted.
                 recording_path=await keep_recording(self.deps.recordings, call_id, dialed.line.recording_path())
                 if recorded else discard_recording(dialed.line.recording_path()),
                 latency=dialed.line.latency_report(),
