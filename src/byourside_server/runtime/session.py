@@ -21,14 +21,20 @@ import structlog
 from byourside_server.agent.base import Brain, ConversationEnd
 from byourside_server.agent.realtime import MediaBrain, RealtimeCall
 from byourside_server.clock import Clock, SystemClock
+from byourside_server.compliance.consent import ConsentPolicy, discard_recording
 from byourside_server.domain import CallStatus, CallTask, EndReason, Turn
 from byourside_server.errors import StoreUnavailable
-from byourside_server.compliance.consent import ConsentPolicy, discard_recording
 from byourside_server.recordings import RecordingStore, keep_recording
+from byourside_server.runtime.recording_line import CallTimeUp, RecordingLine
 from byourside_server.store.calls import CallOutcome, CallRepo
 from byourside_server.store.records import Account, CallRecord
-from byourside_server.telephony.base import CalleeHungUp, DialOutcome, DialRequest, DialResult, Telephony
-from byourside_server.runtime.recording_line import CallTimeUp, RecordingLine
+from byourside_server.telephony.base import (
+    CalleeHungUp,
+    DialOutcome,
+    DialRequest,
+    DialResult,
+    Telephony,
+)
 
 if TYPE_CHECKING:
     from byourside_server.compliance.service import Compliance
