@@ -103,6 +103,8 @@ _REAL_TIME_DIRS = ("sip", "carriers")
 _REAL_TIME_FILES = ("test_realtime_over_sip.py",)
 
 
+# tryfirst: xdist's own hook turns the marks into group names, so the marks must be on first.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.fspath))

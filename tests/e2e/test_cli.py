@@ -86,6 +86,9 @@ def test_call_rejected_shows_the_token(cli_server):
 
 
 def test_server_log_keeps_numbers_and_objectives_out(cli_server):
+    env = {**cli_server.env, "BYS_API_KEY": cli_server.new_key(), "BYS_BASE_URL": cli_server.base_url}
+    subprocess.run([str(BIN / "byourside"), "call", "+14155550123", "Ask about tables for two", "--wait"],
+                   env=env, capture_output=True, text=True, timeout=120, check=True)
     log = cli_server.log()
     assert "call_ended" in log
     for secret_text in ("+14155550123", "table for two", "Ask about tables", "bys_ak_"):
