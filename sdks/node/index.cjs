@@ -191,6 +191,15 @@ class Client {
     return this._request("GET", `/v1/agent/usage${text ? `?${text}` : ""}`);
   }
 
+  /**
+   * (ext) The voices this deployment can speak: `{ voices: [{ name, provider, languages, gender }],
+   * default, aliases }`. A call's `voice` may name one of them or an alias (`alloy`, `echo`, ...);
+   * anything else is refused with `invalid_voice`.
+   */
+  async listVoices() {
+    return this._request("GET", "/v1/agent/voices");
+  }
+
   /** Cancel a queued call or hang up a running one (a finished call: 409 `call_not_active`). */
   async cancelCall(id) {
     return this._request("POST", `${callPath(id)}/cancel`);

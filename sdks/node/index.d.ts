@@ -166,6 +166,23 @@ export interface Usage {
   };
 }
 
+/** One voice of GET /v1/agent/voices (ext). */
+export interface Voice {
+  name: string;
+  provider: string;
+  /** BCP-47 primary subtags; `["*"]`: every language the model speaks. */
+  languages: string[];
+  gender: string | null;
+}
+
+/** GET /v1/agent/voices (ext). */
+export interface VoiceCatalogue {
+  voices: Voice[];
+  default: string;
+  /** The contract's voice names, accepted everywhere and mapped to a voice of the provider. */
+  aliases: string[];
+}
+
 export declare class Client {
   constructor(options?: ClientOptions);
   readonly baseUrl: string;
@@ -191,6 +208,8 @@ export declare class Client {
   cancelBatch(id: string): Promise<Batch>;
   /** (ext) Calls and minutes by day and status for a period, and this month's minute cap. */
   getUsage(options?: { from?: string; to?: string }): Promise<Usage>;
+  /** (ext) The voices this deployment can speak; a call's `voice` names one of them or an alias. */
+  listVoices(): Promise<VoiceCatalogue>;
   waitForCall(id: string, options?: WaitOptions): Promise<Call>;
   verifyWebhook: typeof verifyWebhook;
 }

@@ -32,6 +32,34 @@ GEMINI_FOR_CONTRACT = {"alloy": "Puck", "echo": "Charon", "shimmer": "Kore", "no
 # The cascaded engine's packaged Piper voice (BYS_TTS_VOICE=packaged:joe): US English.
 LOCAL_VOICES = {"joe": ("en",)}
 
+# Cloud TTS for the cascaded engine (BYS_TTS). OpenAI's speech endpoint: the realtime voices plus three of
+# its own; each follows the language of its text.
+OPENAI_TTS_VOICES = {**OPENAI_VOICES, "fable": "male", "nova": "female", "onyx": "male"}
+# Cartesia: the stable voices Cartesia recommends for agents (name -> voice id, gender); sonic-3 speaks any
+# of its languages with any voice (the request's ``language``).
+CARTESIA_VOICES = {"Katie": ("f786b574-daa5-4673-aa0c-cbe3e8534c02", "female"),
+                   "Jacqueline": ("9626c31c-bec5-4cca-baa8-f8ba9e84c8bc", "female"),
+                   "Brooke": ("6f84f4b8-58a2-430c-8c79-688dad597532", "female"),
+                   "Ronald": ("5ee9feff-1265-424a-9d7f-8e4d431a12c7", "male"),
+                   "Jordan": ("87bc56aa-ab01-4baa-9071-77d497064686", "male"),
+                   "Keith": ("9fa83ce3-c3a8-4523-accc-173904582ced", "male")}
+CARTESIA_FOR_CONTRACT = {"alloy": "Katie", "ash": "Ronald", "ballad": "Keith", "coral": "Jacqueline",
+                         "echo": "Jordan", "fable": "Keith", "nova": "Brooke", "onyx": "Ronald", "sage": "Jacqueline",
+                         "shimmer": "Brooke", "verse": "Jordan"}
+CARTESIA_LANGUAGES = ("en", "de", "es", "fr", "ja", "pt", "zh", "hi", "ko", "it", "nl", "pl", "ru", "sv", "tr",
+                      "tl", "bg", "ro", "ar", "cs", "el", "fi", "hr", "ms", "sk", "da", "ta", "uk", "hu", "no",
+                      "vi", "bn", "th", "he", "ka", "id", "te", "gu", "kn", "ml", "mr", "pa")  # sonic-3's
+# ElevenLabs: premade voices every account has (name -> voice id, gender); eleven_flash_v2_5's languages.
+ELEVENLABS_VOICES = {"Rachel": ("21m00Tcm4TlvDq8ikWAM", "female"), "Adam": ("pNInz6obpgDQGcFmaJgB", "male"),
+                     "Antoni": ("ErXwobaYiN019PkySvjV", "male"), "Domi": ("AZnzlk1XvdvUeBnXmlld", "female"),
+                     "Elli": ("MF3mGyEYCl7XYWbV9V6O", "female"), "Josh": ("TxGEqnHWrfWFTfGW9XjX", "male")}
+ELEVENLABS_FOR_CONTRACT = {"alloy": "Rachel", "ash": "Adam", "ballad": "Antoni", "coral": "Elli", "echo": "Josh",
+                           "fable": "Antoni", "nova": "Domi", "onyx": "Adam", "sage": "Rachel", "shimmer": "Elli",
+                           "verse": "Josh"}
+ELEVENLABS_LANGUAGES = ("en", "ja", "zh", "de", "hi", "fr", "ko", "pt", "it", "es", "id", "nl", "tr", "tl", "pl",
+                        "sv", "bg", "ro", "ar", "cs", "el", "fi", "hr", "ms", "sk", "da", "ta", "uk", "ru", "hu",
+                        "no", "vi")
+
 
 @dataclass(frozen=True)
 class Voice:
@@ -51,6 +79,13 @@ def deployment_voices(settings: Settings) -> list[Voice]:
         return [Voice(n, "openai", ("*",), g) for n, g in OPENAI_VOICES.items()]
     if realtime == "gemini":
         return [Voice(n, "gemini", ("*",), g) for n, g in GEMINI_VOICES.items()]
+    tts = settings.voice.tts
+    if tts == "openai":
+        return [Voice(n, "openai", ("*",), g) for n, g in OPENAI_TTS_VOICES.items()]
+    if tts == "cartesia":
+        return [Voice(n, "cartesia", CARTESIA_LANGUAGES, g) for n, (_, g) in CARTESIA_VOICES.items()]
+    if tts == "elevenlabs":
+        return [Voice(n, "elevenlabs", ELEVENLABS_LANGUAGES, g) for n, (_, g) in ELEVENLABS_VOICES.items()]
     return [Voice(n, "piper", langs, "male") for n, langs in LOCAL_VOICES.items()]
 
 
@@ -67,3 +102,28 @@ def resolve_gemini(name: str) -> str:
 
 def resolve_openai(name: str) -> str:
     return name.lower() if name.lower() in OPENAI_VOICES else "alloy"
+
+
+def resolve_openai_tts(name: str) -> str:
+    return name.lower() if name.lower() in OPENAI_TTS_VOICES else "alloy"
+
+
+def _resolve_id(name: str, voices: dict[str, tuple[str, str]], for_contract: dict[str, str], default: str) -> str:
+    """A voice id from a catalogue name (any case), a contract name or a voice id; anything else: the default."""
+    by_lower = {n.lower(): voice_id for n, (voice_id, _) in voices.items()}
+    wanted = name.strip()
+    if wanted.lower() in by_lower:
+        return by_lower[wanted.lower()]
+    if wanted.lower() in for_contract:
+        return voices[for_contract[wanted.lower()]][0]
+    if any(wanted == voice_id for voice_id, _ in voices.values()):
+        return wanted
+    return voices[default][0]
+
+
+def resolve_cartesia(name: str) -> str:
+    return _resolve_id(name, CARTESIA_VOICES, CARTESIA_FOR_CONTRACT, "Katie")
+
+
+def resolve_elevenlabs(name: str) -> str:
+    return _resolve_id(name, ELEVENLABS_VOICES, ELEVENLABS_FOR_CONTRACT, "Rachel")

@@ -24,8 +24,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 pytestmark = pytest.mark.e2e
 
-TOOLS = {"place_call", "get_call", "list_calls", "wait_for_call", "cancel_call", "create_batch", "get_batch",
-         "cancel_batch"}
+TOOLS = {"place_call", "get_call", "list_calls", "wait_for_call", "cancel_call", "list_voices", "create_batch",
+         "get_batch", "cancel_batch"}
 FIELDS = [{"name": "confirmed", "type": "boolean", "description": "Was it confirmed?"}]
 
 
@@ -114,6 +114,21 @@ async def test_place_wait_and_read_a_call(transport: str, mcp_server: RunningSer
         cancel = await session.call_tool("cancel_call", {"call_id": created["callId"]})
         assert cancel.isError
         assert payload(cancel)["error"] == "call_not_active"
+
+
+@pytest.mark.parametrize("transport", sorted(SESSIONS))
+async def test_list_voices_names_what_place_call_accepts(transport: str, mcp_server: RunningServer, key: str) -> None:
+    async with SESSIONS[transport](mcp_server, key) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert tools["list_voices"].inputSchema.get("properties", {}) == {}
+        listed = await session.call_tool("list_voices", {})
+        assert not listed.isError, listed.content
+        catalogue = payload(listed)
+        assert [v["name"] for v in catalogue["voices"]] == ["joe"]  # the local engine's packaged voice
+        assert catalogue["voices"][0] == {"name": "joe", "provider": "piper", "languages": ["en"], "gender": "male"}
+        assert catalogue["default"] == "alloy" and "shimmer" in catalogue["aliases"]
+        refused = await session.call_tool("place_call", {"to": "+14155550123", "objective": "x", "voice": "Bob"})
+        assert refused.isError and payload(refused)["error"] == "invalid_voice"
 
 
 @pytest.mark.parametrize("transport", sorted(SESSIONS))

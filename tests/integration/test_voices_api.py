@@ -52,3 +52,25 @@ async def test_an_unknown_voice_is_invalid_voice_and_creates_nothing(tmp_path):
     finally:
         await api.aclose()
         await services.aclose()
+
+
+@pytest.mark.parametrize(("tts", "names", "provider", "speaks_hebrew"), [
+    ("cartesia", ["Katie", "Jacqueline", "Brooke", "Ronald", "Jordan", "Keith"], "cartesia", True),
+    ("openai", ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar", "fable",
+                "nova", "onyx"], "openai", True),
+    ("elevenlabs", ["Rachel", "Adam", "Antoni", "Domi", "Elli", "Josh"], "elevenlabs", False),
+])
+async def test_with_a_cloud_tts_the_catalogue_lists_its_voices(tmp_path, tts, names, provider, speaks_hebrew):
+    services, api = await client_for(tmp_path, voice_overrides={"tts": tts})
+    try:
+        _, secret = await new_account(services)
+        listed = (await api.get("/v1/agent/voices", headers=auth(secret))).json()
+        assert [v["name"] for v in listed["voices"]] == names
+        assert {v["provider"] for v in listed["voices"]} == {provider}
+        languages = listed["voices"][0]["languages"]
+        assert ("he" in languages or languages == ["*"]) is speaks_hebrew
+        placed = await api.post("/v1/agent/calls", json={**BODY, "voice": names[1].upper()}, headers=auth(secret))
+        assert placed.status_code == 201, placed.json()
+    finally:
+        await api.aclose()
+        await services.aclose()

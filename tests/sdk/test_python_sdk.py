@@ -328,6 +328,15 @@ def test_get_usage_sends_the_period_only_when_given():
     assert second.url == BASE + "/v1/agent/usage?from=2026-12-01&to=2026-12-02"
 
 
+def test_list_voices_request_shape():
+    voices = {"voices": [{"name": "joe", "provider": "piper", "languages": ["en"], "gender": "male"}],
+              "default": "alloy", "aliases": ["alloy"]}
+    client, transport, _ = make((200, voices))
+    assert client.list_voices() == voices
+    [req] = transport.requests
+    assert (req.method, req.url, req.body) == ("GET", BASE + "/v1/agent/voices", None)
+
+
 @pytest.mark.parametrize(
     "limit,sent",
     [

@@ -161,6 +161,20 @@ test("getUsage reports the account's calls by day and status and the month's cap
   assert.equal(bad.status, 400);
 });
 
+test("listVoices names the voices placeCall accepts", { skip }, async () => {
+  const c = client({}, idle);
+  const catalogue = await c.listVoices();
+  assert.deepEqual(catalogue.voices, [{ name: "joe", provider: "piper", languages: ["en"], gender: "male" }]);
+  assert.equal(catalogue.default, "alloy");
+  assert.ok(catalogue.aliases.includes("shimmer"));
+  const placed = await c.placeCall({ to: "+14155550123", objective: "Ask for the opening hours.", voice: "joe" });
+  assert.equal(placed.voice, "joe");
+  const refused = await c.placeCall({ to: "+14155550123", objective: "Hi", voice: "Bob" }).catch((e) => e);
+  assert.ok(refused instanceof ByoursideError);
+  assert.equal(refused.code, "invalid_voice");
+  assert.equal(refused.status, 400);
+});
+
 test("the server's error tokens arrive as ByoursideError code and status", { skip }, async () => {
   const c = client();
   const invalid = await c.placeCall({ to: "4155550123", objective: "Hi" }).catch((e) => e);

@@ -130,6 +130,16 @@ test("getCall and cancelCall URL-encode the id", async () => {
   assert.equal(calls.length, 2, "an empty id never reaches the network");
 });
 
+test("listVoices GETs the catalogue", async () => {
+  const catalogue = { voices: [{ name: "joe", provider: "piper", languages: ["en"], gender: "male" }],
+    default: "alloy", aliases: ["alloy"] };
+  const { fetchImpl, calls } = scriptedFetch({ status: 200, body: catalogue });
+  assert.deepEqual(await client(fetchImpl).listVoices(), catalogue);
+  assert.equal(calls[0].url, "http://api.test/v1/agent/voices");
+  assert.equal(calls[0].method, "GET");
+  assert.equal(calls[0].body, undefined);
+});
+
 test("deleteCall sends DELETE to the call's URL and rejects call_active", async () => {
   const erased = { callId: "c 1", status: "completed", to: "+1415***0123", erasedAt: "2026-12-01T10:00:00.000Z" };
   const { fetchImpl, calls } = scriptedFetch({ status: 200, body: erased },

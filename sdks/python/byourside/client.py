@@ -192,6 +192,12 @@ class Client(object):
         query = [(name, str(value)) for name, value in (("from", start), ("to", end)) if value is not None]
         return self._request("GET", "/v1/agent/usage" + ("?" + urllib.parse.urlencode(query) if query else ""))
 
+    def list_voices(self) -> Dict[str, Any]:
+        """(ext) The voices this deployment can speak: ``{"voices": [{"name", "provider", "languages",
+        "gender"}], "default", "aliases"}``. A call's ``voice`` may name one of them or an alias
+        (``alloy``, ``echo``, ...); anything else is refused with ``invalid_voice``."""
+        return self._request("GET", "/v1/agent/voices")
+
     def cancel_call(self, call_id: str) -> Dict[str, Any]:
         """Cancel or hang up a call (a terminal call answers 409 ``call_not_active``)."""
         return self._request("POST", self._call_path(call_id) + "/cancel")

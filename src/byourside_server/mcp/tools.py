@@ -1,4 +1,4 @@
-"""The MCP tools: place_call, get_call, list_calls, wait_for_call, cancel_call; create_batch, get_batch, cancel_batch.
+"""The MCP tools: place_call, get_call, list_calls, wait_for_call, cancel_call, list_voices; the batch tools.
 
 One FastMCP server definition serves both transports (stdio in ``byourside mcp``,
 streamable HTTP at ``/mcp`` in ``byourside serve``). Every tool talks to the Agent
@@ -158,6 +158,17 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         if err:
             return err
         result, err = await _run(client, lambda: client.get_call(call_id))
+        return err or _text(result)
+
+    @server.tool(structured_output=False, annotations=ToolAnnotations(title="List voices", readOnlyHint=True))
+    async def list_voices(ctx: Context) -> CallToolResult:
+        """The voices calls can use: {voices: [{name, provider, languages, gender}], default, aliases}.
+        Pass a name (or an alias such as alloy) as place_call's voice; languages lists what each speaks
+        (["*"]: any language the model speaks)."""
+        client, err = client_for(ctx)
+        if err:
+            return err
+        result, err = await _run(client, client.list_voices)
         return err or _text(result)
 
     @server.tool(structured_output=False, annotations=ToolAnnotations(title="List calls", readOnlyHint=True))

@@ -32,12 +32,22 @@ class VoiceConfig(BaseSettings):
     stt_threads: int = Field(2, ge=1)
     tts_voice: str = "packaged:joe"  # Piper .onnx path, or the packaged en_US joe voice
     tts_engine: Literal["auto", "piper", "espeak"] = "auto"  # auto: Piper, espeak-ng if Piper cannot load
-    # Who speaks for the cascaded engine (BYS_TTS): "local" (BYS_TTS_ENGINE above) or "elevenlabs" (cloud).
-    tts: Literal["local", "elevenlabs"] = "local"
+    # Who speaks for the cascaded engine (BYS_TTS): "local" (BYS_TTS_ENGINE above), or a cloud service:
+    # "elevenlabs", "cartesia" or "openai" (docs/providers.md).
+    tts: Literal["local", "elevenlabs", "cartesia", "openai"] = "local"
     elevenlabs_api_key: str | None = None
     elevenlabs_voice_id: str = "21m00Tcm4TlvDq8ikWAM"  # a premade voice every account has ("Rachel")
     elevenlabs_model: str = "eleven_flash_v2_5"
     elevenlabs_url: str = "wss://api.elevenlabs.io/v1/text-to-speech"
+    cartesia_api_key: str | None = None
+    cartesia_voice_id: str = "f786b574-daa5-4673-aa0c-cbe3e8534c02"  # "Katie", a stable voice for agents
+    cartesia_model: str = "sonic-3"
+    cartesia_url: str = "wss://api.cartesia.ai/tts/websocket"
+    cartesia_version: str = "2025-04-16"  # the Cartesia-Version our client and its fake follow
+    openai_api_key: str | None = None  # the same BYS_OPENAI_API_KEY as the OpenAI Realtime brain's
+    openai_tts_model: str = "gpt-4o-mini-tts"
+    openai_tts_voice: str = "alloy"
+    openai_tts_url: str = "https://api.openai.com/v1/audio/speech"
     vad_engine: Literal["webrtc", "silero"] = "webrtc"  # the frame classifier under the endpointer
     vad_aggressiveness: int = Field(2, ge=0, le=3)  # webrtcvad's mode
     # Frames quieter than this (RMS, dBFS) are never speech, whatever the VAD says: it ends the VAD's hang-over
@@ -160,12 +170,25 @@ def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
 
 def cloud_tts(config: VoiceConfig) -> TextToSpeech:
     """The cloud TTS BYS_TTS names; ValueError (at start-up) says what is missing."""
-    if not config.elevenlabs_api_key:
-        raise ValueError("BYS_TTS=elevenlabs needs BYS_ELEVENLABS_API_KEY")
+    key = {"elevenlabs": config.elevenlabs_api_key, "cartesia": config.cartesia_api_key,
+           "openai": config.openai_api_key}[config.tts]
+    if not key:
+        raise ValueError(f"BYS_TTS={config.tts} needs BYS_{config.tts.upper()}_API_KEY")
+    if config.tts == "openai":  # plain HTTP: httpx is a core dependency
+        from byourside_server.voice.providers.openai_tts import OpenAITTS
+
+        return OpenAITTS(key, voice=config.openai_tts_voice, model=config.openai_tts_model,
+                         url=config.openai_tts_url, language=config.stt_language)
     try:
         import websockets  # noqa: F401 - the provider's client
     except ImportError:
-        raise ValueError("BYS_TTS=elevenlabs needs websockets. Install: pip install 'byourside-server[realtime]'") from None
+        raise ValueError(f"BYS_TTS={config.tts} needs websockets. "
+                         "Install: pip install 'byourside-server[realtime]'") from None
+    if config.tts == "cartesia":
+        from byourside_server.voice.providers.cartesia import CartesiaTTS
+
+        return CartesiaTTS(key, voice_id=config.cartesia_voice_id, model=config.cartesia_model,
+                           url=config.cartesia_url, language=config.stt_language, version=config.cartesia_version)
     from byourside_server.voice.providers.elevenlabs import ElevenLabsTTS
 
     return ElevenLabsTTS(config.elevenlabs_api_key, voice_id=config.elevenlabs_voice_id,
