@@ -14,7 +14,13 @@ keys through RFC 4733 events.
 A REFER from the caller (a blind transfer, RFC 5589) is accepted (202) and the
 Refer-To number's scenario decides how the person answers, reported in
 NOTIFYs (``SIP/2.0 100 Trying``, then 200 or the scenario's rejection); the
-caller then leaves with BYE. Transfers put through are kept in ``transfers``.
+caller then leaves with BYE. A REFER whose Refer-To carries Replaces (an
+attended transfer, RFC 3891/5589) joins the callee with the person already
+on another of our calls, named by the Replaces dialog (Call-ID, to-tag: our
+tag, from-tag: the caller's): that person's dialog ends with our BYE to the
+caller, as a replaced dialog does, and the NOTIFY says ``200 OK`` (``481``
+when no such call is up). Transfers put through are kept in ``transfers``,
+attended ones also in ``joins`` with how much sound the person had heard.
 
 It listens on UDP, TCP or TLS (with a certificate). Run it with
 ``byourside sip-sim`` and point ``BYS_SIP_TRUNK_URI`` at it (``uri``).
@@ -27,22 +33,35 @@ import collections
 import inspect
 import socket
 import ssl
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 import numpy as np
 import structlog
 
-from byourside_server.telephony.simulator.responders import PersonaFactory, PersonaResponder, responder_for
-from byourside_server.telephony.simulator.scenarios import ScenarioBook
-from byourside_server.telephony.simulator.script import Action, Flush, Hang, Responder, Say, Tone
 from byourside_server.telephony.media import AudioFrame, DigitReceived
-from byourside_server.telephony.sip.media import RtpMedia
+from byourside_server.telephony.simulator.responders import (
+    PersonaFactory,
+    PersonaResponder,
+    responder_for,
+)
+from byourside_server.telephony.simulator.scenarios import ScenarioBook
+from byourside_server.telephony.simulator.script import (
+    Action,
+    Flush,
+    Hang,
+    Responder,
+    Say,
+    Tone,
+)
 from byourside_server.telephony.sip.dialog import Dialog
-from byourside_server.telephony.sip.message import SipMessage, uri_of
+from byourside_server.telephony.sip.media import RtpMedia
+from byourside_server.telephony.sip.message import SipMessage, tag_of, uri_of
 from byourside_server.telephony.sip.rtp import RtpSession
 from byourside_server.telephony.sip.sdp import SdpError
 from byourside_server.telephony.sip.transport import local_address_towards
-from byourside_server.telephony.sip.uas import IncomingCall, user_of
 from byourside_server.telephony.sip.ua import UserAgent
+from byourside_server.telephony.sip.uas import IncomingCall, user_of
 from byourside_server.voice.audio import TELEPHONE_RATE
 from byourside_server.voice.factory import VoiceFactory
 from byourside_server.voice.listening import BatchRecognition
@@ -54,9 +73,19 @@ RECORD_TONE_HZ = 1000
 RECORD_TONE_MS = 500
 MAX_RING_SECONDS = 300  # a no_answer line gives up on its own after this (480), should the caller never CANCEL
 IDLE_CHECK_SECONDS = 0.1
+SOUND_RMS = 300  # an inbound frame louder than this carries sound (speech, a tone), not line noise
 
 # Final responses for the scenarios that never answer (see telephony/sip/provider.py map_final).
 REJECTIONS = {"busy": (486, "Busy Here"), "decline": (603, "Decline"), "failure": (503, "Service Unavailable")}
+
+
+@dataclass(frozen=True)
+class Join:
+    """An attended transfer put through: the callee joined with the person on another call."""
+
+    callee: str  # the number the transferor called first
+    person: str  # the number of the call that was replaced
+    person_heard_ms: int  # sound the person had heard (the brief) before the join
 
 
 def record_tone(hz: int = RECORD_TONE_HZ, ms: int = RECORD_TONE_MS) -> np.ndarray:
@@ -78,12 +107,14 @@ class SipCallee:
     of a message).
     """
 
-    def __init__(self, responder: Responder, media: RtpMedia, voice: VoiceFactory, patience: float = 1.0) -> None:
-        self.responder, self.media, self.voice = responder, media, voice
+    def __init__(self, responder: Responder, media: RtpMedia, voice: VoiceFactory, patience: float = 1.0,
+                 number: str = "") -> None:
+        self.responder, self.media, self.voice, self.number = responder, media, voice, number
         self.patience = patience  # multiplies the responder's idle time before it nudges or hangs up
         self.dialog = media.dialog
         self.heard: list[str] = []  # what the caller said, as transcribed (tests read it)
         self.digits: list[str] = []
+        self.sound_ms = 0  # inbound audio that carried sound, whatever it said (tests without speech models)
         # No early transcription: a simulated callee has no latency to save, and the CPU is the caller's.
         self.listening = BatchRecognition(voice, transcribe_early=False)
         self._actions: collections.deque[Action] = collections.deque()
@@ -118,6 +149,8 @@ class SipCallee:
                 self._last_activity = loop.time()
                 self._enqueue(self.responder.on_digits(event.digit))
             elif isinstance(event, AudioFrame):
+                if np.sqrt(np.mean(event.inbound.astype(np.float64) ** 2)) > SOUND_RMS:
+                    self.sound_ms += len(event.inbound) * 1000 // TELEPHONE_RATE
                 self.listening.feed(event.inbound, event.at_ms)
                 if self.listening.endpointer.in_speech:
                     self._last_activity = loop.time()
@@ -181,7 +214,7 @@ class SipCallee:
             except asyncio.CancelledError:
                 if self.media.ended.is_set() or asyncio.current_task().cancelling():
                     raise
-            except Exception:  # noqa: BLE001 - a callee that cannot say one line goes on with the next
+            except Exception:
                 log.exception("sip_sim_action_failed", sip_call_id=self.dialog.call_id)
             finally:
                 self._busy, self._current = False, None
@@ -220,6 +253,7 @@ class SipSimulator:
         self.ua: UserAgent | None = None
         self.callees: list[SipCallee] = []  # answered calls, newest last (tests inspect them)
         self.transfers: list[tuple[str, str]] = []  # (number called, number transferred to) put through by REFER
+        self.joins: list[Join] = []  # the attended ones (REFER with Replaces)
         self._tasks: set[asyncio.Task] = set()
 
     @property
@@ -262,7 +296,7 @@ class SipSimulator:
     async def _handle(self, call: IncomingCall) -> None:
         try:
             await self._play_scenario(call)
-        except Exception:  # noqa: BLE001 - one broken call must not stop the simulator
+        except Exception:
             log.exception("sip_sim_call_failed", sip_call_id=call.call_id)
             call.reject(500, "Server Internal Error")
         finally:
@@ -270,9 +304,15 @@ class SipSimulator:
 
     def _on_refer(self, number: str, dialog: Dialog, refer: SipMessage, addr: tuple[str, int]) -> None:
         assert self.ua is not None
-        target = user_of(uri_of(refer.get("refer-to") or ""))
+        refer_to = uri_of(refer.get("refer-to") or "")
+        target = user_of(refer_to)
+        _, _, headers = refer_to.partition("?")
+        replaces = next((unquote(value) for name, _, value in (h.partition("=") for h in headers.split("&") if h)
+                         if name.lower() == "replaces"), None)
         self.ua.respond(refer, addr, 202, "Accepted", extra=[("contact", dialog.contact)])
-        task = asyncio.get_running_loop().create_task(self._carry_out_refer(number, target, dialog))
+        job = (self._join(number, replaces, dialog) if replaces is not None else
+               self._carry_out_refer(number, target, dialog))
+        task = asyncio.get_running_loop().create_task(job)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -291,6 +331,31 @@ class SipSimulator:
             self.transfers.append((number, target))
         log.info("sip_sim_transfer", status=status[0])
         await self._notify(dialog, f"SIP/2.0 {status[0]} {status[1]}", final=True)
+
+    def _replaced(self, replaces: str) -> SipCallee | None:
+        """The answered call a Replaces value names (``call-id;to-tag=ours;from-tag=the caller's``), if still up."""
+        call_id, *params = replaces.split(";")
+        tags = dict(param.strip().partition("=")[::2] for param in params)
+        for callee in self.callees:
+            dialog = callee.dialog
+            if (dialog.call_id == call_id.strip() and not dialog.closed and tag_of(dialog.local) == tags.get("to-tag")
+                    and dialog.remote_tag == tags.get("from-tag")):
+                return callee
+        return None
+
+    async def _join(self, number: str, replaces: str, dialog: Dialog) -> None:
+        """Connect the caller's callee with the person of the call Replaces names, in place of that call."""
+        await self._notify(dialog, "SIP/2.0 100 Trying", final=False)
+        person = self._replaced(replaces)
+        if person is None:
+            log.info("sip_sim_replaces_unknown")
+            await self._notify(dialog, "SIP/2.0 481 Call/Transaction Does Not Exist", final=True)
+            return
+        self.joins.append(Join(number, person.number, person.sound_ms))
+        self.transfers.append((number, person.number))
+        log.info("sip_sim_attended_transfer", heard_ms=person.sound_ms)
+        await person.media.hangup()  # the replaced dialog ends with BYE (RFC 3891 section 3)
+        await self._notify(dialog, "SIP/2.0 200 OK", final=True)
 
     @staticmethod
     async def _notify(dialog: Dialog, sipfrag: str, *, final: bool) -> None:
@@ -342,7 +407,7 @@ class SipSimulator:
             return
         rtp.start((media.host, media.port), media.payload_type, media.event_payload_type)
         callee = SipCallee(responder_for(scenario, self.persona_factory), RtpMedia(dialog, rtp, call.call_id),
-                           self.voice, self.patience)
+                           self.voice, self.patience, number=call.number)
         self.callees.append(callee)
         await callee.run()
         log.info("sip_sim_call_ended", sip_call_id=call.call_id)

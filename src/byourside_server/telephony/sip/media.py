@@ -6,11 +6,13 @@ one 20 ms clock; each tick's inbound and outbound frames become one
 A BYE from the far end, or our ``hangup``, stops the ticker, ends the events
 and finishes any playback where it stands.
 
-``transfer`` is a blind transfer by REFER (RFC 3515/5589): the trunk is asked
-to call the person (``sip:<number>@<trunk host>``) and to connect the callee;
-its NOTIFYs say how the person answered. A 2xx there hands the call over and
-we leave with BYE; a failure (or a trunk that refuses REFER) leaves the call
-ours. A warm transfer's brief is not played: REFER connects at once.
+``transfer`` is cold by default: a blind transfer by REFER (RFC 3515/5589):
+the trunk is asked to call the person (``sip:<number>@<trunk host>``) and to
+connect the callee; its NOTIFYs say how the person answered. A 2xx there
+hands the call over and we leave with BYE; a failure (or a trunk that refuses
+REFER) leaves the call ours. A warm transfer with the brief's audio is an
+attended transfer (attended.py): a second leg briefed by us, then REFER with
+Replaces, or our own bridge of the two legs when the trunk will not.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from byourside_server.telephony.media import (
     MediaEvent,
     Playback,
 )
+from byourside_server.telephony.sip.attended import PlaceLeg, attended_transfer
+from byourside_server.telephony.sip.bridge import Bridge
 from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.message import SipMessage, uri_of
 from byourside_server.telephony.sip.rtp import RtpSession
@@ -63,6 +67,9 @@ class RtpMedia(MediaChannel):
         self.dialog, self.rtp, self.call_id = dialog, rtp, call_id
         self._events: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._closing: asyncio.Task | None = None
+        self.place_leg: PlaceLeg | None = None  # a second leg through the same trunk (set by the provider)
+        self.bridges: set[Bridge] = set()  # bridged warm transfers (the provider's set, which ends them)
+        self.handed_over = False  # bridged to the person: our hang-up no longer ends the call
         dialog.on_bye = self._far_end_bye
         rtp.on_frame = self._on_frame
         rtp.on_digit = self._on_digit
@@ -122,8 +129,11 @@ class RtpMedia(MediaChannel):
     async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
         if self.ended.is_set():
             raise TransferFailed("call_ended")
-        if brief:
-            log.info("sip_transfer_brief_not_played", call_id=self.call_id, why="REFER connects at once")
+        if brief and brief_audio is not None and self.place_leg is not None:
+            await attended_transfer(self, to, brief_audio)
+            return
+        if brief:  # a brief with no audio (a realtime brain's words): a blind transfer, connected at once
+            log.info("sip_transfer_brief_not_played", call_id=self.call_id)
         notices: asyncio.Queue[SipMessage] = asyncio.Queue()
         self.dialog.on_notify = notices.put_nowait
         tx = self.dialog.refer(self.transfer_target(to))
@@ -131,12 +141,12 @@ class RtpMedia(MediaChannel):
             async def refer_answered() -> int | None:
                 return (await tx.next_response()).status
 
-            status = await self._final_status(refer_answered, REFER_WAIT_SECONDS)
+            status = await self.final_status(refer_answered, REFER_WAIT_SECONDS)
             if status is None or not 200 <= status < 300:
                 log.info("sip_refer_refused", call_id=self.call_id, status=status)
                 raise TransferFailed("unsupported" if status in (405, 420, 501) else
                                      "no_answer" if status is None else f"sip_{status}")
-            status = await self._final_status(self._notified(notices), TRANSFER_WAIT_SECONDS)
+            status = await self.final_status(self._notified(notices), TRANSFER_WAIT_SECONDS)
             if status is None or not 200 <= status < 300:
                 log.info("sip_transfer_not_answered", call_id=self.call_id, status=status)
                 raise TransferFailed("no_answer" if status is None else transfer_failure(status))
@@ -146,7 +156,7 @@ class RtpMedia(MediaChannel):
         log.info("sip_call_transferred", call_id=self.call_id)
         await self.hangup()  # the transferor leaves (RFC 5589): BYE, and the media is ours no more
 
-    async def _final_status(self, next_message, seconds: float) -> int | None:
+    async def final_status(self, next_message, seconds: float) -> int | None:
         """The first final status ``next_message`` yields within ``seconds`` (None: none came, or the call ended)."""
         ended = asyncio.ensure_future(self.ended.wait())
         try:
@@ -165,6 +175,16 @@ class RtpMedia(MediaChannel):
         finally:
             ended.cancel()
 
+    def hand_over_to_bridge(self, person: RtpMedia) -> None:
+        """The call is the person's through our bridge: the channel ends for us, the legs stay up (bridge.py)."""
+        self.handed_over = True
+        self._mark_ended(by_far_end=False)
+        self.rtp.stop_playing()
+        self._events.put_nowait(None)
+        joined = Bridge(self, person)
+        self.bridges.add(joined)
+        joined.task.add_done_callback(lambda _: self.bridges.discard(joined))
+
     @staticmethod
     def _notified(notices: asyncio.Queue[SipMessage]):
         async def next_status() -> int | None:
@@ -178,6 +198,8 @@ class RtpMedia(MediaChannel):
         self._close_media()
 
     async def hangup(self) -> None:
+        if self.handed_over:
+            return  # the bridge ends the legs when the callee or the person hangs up
         if self._closing is not None:
             await self._closing  # the far end hung up, or an earlier hangup: wait until the media is closed
             return

@@ -6,6 +6,10 @@ and maps the final response to a DialResult. On answer it ACKs, starts RTP and
 returns the call's media channel (``RtpMedia``); the voice engine
 (voice/engine.py) turns that into the Line the brain talks through. When the
 awaiting task is cancelled it sends CANCEL (and BYE if a 2xx crosses it).
+
+A call's media can place a second leg through the same trunk, from the same
+caller ID, for a warm transfer (sip/attended.py); the bridges such a transfer
+may fall back to run here until either side hangs up, and ``aclose`` ends them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from byourside_server.telephony.base import (
     Telephony,
 )
 from byourside_server.telephony.sip import sdp
+from byourside_server.telephony.sip.bridge import Bridge
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.digest import (
@@ -31,15 +36,18 @@ from byourside_server.telephony.sip.digest import (
     authorization,
     parse_challenge,
 )
+from byourside_server.telephony.sip.media import RtpMedia
 from byourside_server.telephony.sip.message import (
     SipMessage,
     host_port,
     new_branch,
     new_tag,
 )
-from byourside_server.telephony.sip.media import RtpMedia
 from byourside_server.telephony.sip.rtp import RtpSession
-from byourside_server.telephony.sip.transport import client_tls_context, local_address_towards
+from byourside_server.telephony.sip.transport import (
+    client_tls_context,
+    local_address_towards,
+)
 from byourside_server.telephony.sip.ua import ClientTransaction, UserAgent
 
 log = structlog.get_logger(__name__)
@@ -69,6 +77,7 @@ class SipTelephony(Telephony):
         self.config = config
         self._ua: UserAgent | None = None
         self._ua_lock = asyncio.Lock()
+        self.bridges: set[Bridge] = set()  # warm transfers bridged by us (sip/bridge.py)
 
     async def _user_agent(self) -> UserAgent:
         async with self._ua_lock:
@@ -80,6 +89,7 @@ class SipTelephony(Telephony):
             return self._ua
 
     async def aclose(self) -> None:
+        await asyncio.gather(*(joined.close() for joined in list(self.bridges)), return_exceptions=True)
         if self._ua is not None:
             self._ua.close()
             self._ua = None
@@ -231,7 +241,16 @@ class _Attempt:
             return DialOutcome(DialResult.FAILED, reason="sip_media")
         self.rtp.start((media.host, media.port), media.payload_type, media.event_payload_type)
         log.info("sip_answered", call_id=self.request.call_id, codec=self.rtp.codec.name)
-        return DialOutcome(DialResult.ANSWERED, media=RtpMedia(dialog, self.rtp, self.request.call_id))
+        media = RtpMedia(dialog, self.rtp, self.request.call_id)
+        media.place_leg, media.bridges = self._place_leg, self.provider.bridges
+        return DialOutcome(DialResult.ANSWERED, media=media)
+
+    async def _place_leg(self, to: str) -> DialOutcome:
+        """A second call, to ``to``, from this call's caller ID, rung as long as this one was (a warm transfer)."""
+        request = self.request
+        return await self.provider.dial(DialRequest(request.call_id, to, request.from_number,
+                                                    request.ring_timeout_seconds, request.language, request.voice,
+                                                    record=False))
 
     def _early_request(self, request: SipMessage, addr: tuple[str, int]) -> None:
         if self.dialog is not None:

@@ -42,6 +42,7 @@ EVENT_DIGITS = {v: k for k, v in DTMF_EVENTS.items()}
 DIGIT_FRAMES = 5  # 100 ms tone per digit
 _EARLY_S = 0.0005  # a tick this close to due is due (the loop's timers may fire a hair early)
 GAP_FRAMES = 4  # 80 ms between digits
+RELAY_FRAMES = 4  # a bridged leg's audio waiting to go out; older frames are dropped (bounded delay)
 
 
 def _next_slot(at: float, now: float) -> float:
@@ -151,6 +152,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._sent: np.ndarray | None = None  # the outbound frame sent since the last receive tick
         self.talkspurt_starts: collections.deque[float] = collections.deque(maxlen=32)  # clock_ms of each
         self.talkspurt_at_once = True  # False: a reply's first frame waits for the next receive tick
+        # Bridged to another leg (bridge.py): its audio, sent on our receive ticks in place of silence.
+        self._relayed: collections.deque[np.ndarray] = collections.deque(maxlen=RELAY_FRAMES)
 
     # asyncio protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -229,6 +232,10 @@ class RtpSession(asyncio.DatagramProtocol):
         since = (asyncio.get_running_loop().time() - self._received_at) * 1000 if self._ticker is not None else 0.0
         return self.ticks * FRAME_MS + min(float(FRAME_MS), max(0.0, since))
 
+    def relay(self, frame: np.ndarray) -> None:
+        """Send one 20 ms frame of another leg's audio on the next receive tick with nothing else to send."""
+        self._relayed.append(frame)
+
     def mark(self) -> asyncio.Future:
         """A future that resolves (True) once everything queued before it has gone out."""
         done = asyncio.get_running_loop().create_future()
@@ -291,7 +298,12 @@ class RtpSession(asyncio.DatagramProtocol):
             self._talking = False  # the talkspurt is over: silence goes out on the next receive tick
             return
         else:
-            outbound = item[0] if item is not None else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            if item is not None:
+                outbound = item[0]
+            elif self._relayed:
+                outbound = self._relayed.popleft()
+            else:
+                outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
             starts = item is not None and not self._talking
             if starts:
                 self._talking = True
@@ -314,7 +326,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if self.on_frame is not None:
             try:
                 self.on_frame(inbound, outbound)
-            except Exception:  # noqa: BLE001 - a listener's failure must not stop the media clock
+            except Exception:
                 log.exception("rtp_frame_listener_failed")
 
     def _resolve_marks(self) -> None:

@@ -19,7 +19,12 @@ from collections.abc import Callable
 
 from byourside_server.telephony.sip.message import SipMessage, SipParseError
 from byourside_server.telephony.sip.stream import StreamTransport
-from byourside_server.telephony.sip.transport import TRANSPORTS, Address, UdpTransport, client_tls_context
+from byourside_server.telephony.sip.transport import (
+    TRANSPORTS,
+    Address,
+    UdpTransport,
+    client_tls_context,
+)
 
 T1 = 0.5
 T2 = 4.0
