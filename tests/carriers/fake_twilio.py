@@ -17,11 +17,16 @@ It follows Twilio's documented wire protocol (docs/carriers.md names the version
   ``mark`` echoes once the audio before it has played, ``stop``; it plays what it receives in real
   time, drops it on ``clear`` (echoing the marks it held).
 
-- Transfers: new TwiML with ``<Dial callerId=...><Number url=...>...</Number></Dial>`` ends the Media
-  Stream (``stop``, as Twilio does when ``<Connect>`` is replaced) and dials the number's scenario; when it
-  answers and the Number has a ``url`` (the whisper), that URL is requested (signed, with the child call's
-  CallSid and ParentCallSid) and what its TwiML says (``<Say>``) or plays (``<Play>``, fetched) is noted
-  before the parties are connected. Each transfer is kept in ``FakeCall.transfers``.
+- Transfers: new TwiML with ``<Dial callerId=... action=...><Number url=...>...</Number></Dial>`` ends the
+  Media Stream (``stop``, as Twilio does when ``<Connect>`` is replaced; the callee stays on the line) and
+  dials the number's scenario; when it answers and the Number has a ``url`` (the whisper), that URL is
+  requested (signed, with the child call's CallSid and ParentCallSid) and what its TwiML says (``<Say>``)
+  or plays (``<Play>``, fetched) is noted before the parties are connected. When the dial ends (at once
+  if nobody answered; after the person's conversation if connected) the Dial's ``action`` is requested
+  (signed; ``DialCallStatus`` completed, busy, no-answer or failed, ``DialCallSid``, ``DialCallDuration``,
+  ``CallStatus`` of the callee's call) and its TwiML followed: ``<Connect><Stream>`` connects a new Media
+  Stream (a new streamSid) to the callee, anything else ends the call, as does a Dial without ``action``.
+  Each transfer is kept in ``FakeCall.transfers``.
 
 The dialled number picks a simulator scenario (the same ``ScenarioBook`` as the SIP simulator): busy,
 decline (reported as ``busy`` with SIP 603), carrier failure, no answer (rings until Timeout), or an
@@ -77,6 +82,9 @@ class FakeTransfer:
     status: str = "dialing"  # then "connected", or how the dial ended: busy, no-answer, failed
     whisper_said: str | None = None  # <Say> of the whisper TwiML
     whisper_audio: bytes | None = None  # what <Play> (Twilio) or audio_url (Telnyx) fetched
+    action_url: str | None = None  # Twilio: the Dial's action
+    action_answer: str | None = None  # Twilio: the TwiML our server answered the action with
+    came_back: bool = False  # Twilio: the action's TwiML connected a new Media Stream to the callee
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -248,7 +256,7 @@ class FakeTwilio:
             if number is None:
                 return self._error(400, 12100, "Document parse failure")
             transfer = FakeTransfer(unescape(number.group(2)).strip(), _attribute(dial.group(1), "callerId"),
-                                    _attribute(number.group(1), "url"))
+                                    _attribute(number.group(1), "url"), action_url=_attribute(dial.group(1), "action"))
             call.transfers.append(transfer)
             self._spawn(self._transfer(call, transfer))
             return JSONResponse({"sid": call.sid, "status": call.status})
@@ -385,25 +393,62 @@ class FakeTwilio:
                              [("AnsweredBy", answered_by), ("MachineDetectionDuration", "2500")])
 
     async def _transfer(self, call: FakeCall, transfer: FakeTransfer) -> None:
-        """New TwiML replaced <Connect><Stream>: the stream stops, the person is dialled (and whispered to)."""
+        """New TwiML replaced <Connect><Stream>: the stream stops, the person is dialled (and whispered to); the
+        dial's end requests the action, whose TwiML may bring the callee back on a new stream."""
         try:
             if call.media is not None:
-                await call.media.hangup()
+                await call.media.pause()
             scenario = self.book.for_number(transfer.to)
             if scenario is None:
-                transfer.status = "failed"
-                return
-            if scenario.kind == "no_answer":
-                transfer.status = "no-answer"
-                return
-            if scenario.kind in NOT_ANSWERED:
-                transfer.status = NOT_ANSWERED[scenario.kind][0]
-                return
-            if transfer.whisper_url:
-                await self._whisper(call, transfer)
-            transfer.status = "connected"
+                dial_status = "failed"
+            elif scenario.kind == "no_answer":
+                dial_status = "no-answer"
+            elif scenario.kind in NOT_ANSWERED:
+                dial_status = NOT_ANSWERED[scenario.kind][0]
+            else:
+                dial_status = "completed"
+                if transfer.whisper_url:
+                    await self._whisper(call, transfer)
+                transfer.status = "connected"
+                if call.media is not None:
+                    await call.media.hangup()  # the callee talks with the person now, no more with us
+            if dial_status != "completed":
+                transfer.status = dial_status
+            await self._dial_ended(call, transfer, dial_status)
         finally:
             transfer.done.set()
+
+    async def _dial_ended(self, call: FakeCall, transfer: FakeTransfer, dial_status: str) -> None:
+        """Request the Dial's action and follow its TwiML: a new stream to the callee, or the call's end."""
+        media = call.media
+        answer = ""
+        if transfer.action_url:
+            params = [("AccountSid", self.account_sid), ("CallSid", call.sid), ("From", call.from_), ("To", call.to),
+                      ("Direction", "outbound-api"), ("ApiVersion", "2010-04-01"),
+                      ("CallStatus", "completed" if call.end_requested.is_set() else "in-progress"),
+                      ("DialCallStatus", dial_status), ("DialCallSid", "CA" + secrets.token_hex(16)),
+                      ("DialCallDuration", "1" if dial_status == "completed" else "0")]
+            token = "not-the-auth-token" if self.forge_signatures else self.auth_token
+            assert self._http is not None
+            reply = await self._http.post(transfer.action_url, data=dict(params),
+                                          headers={"X-Twilio-Signature": sign(token, transfer.action_url, params)})
+            answer = reply.text if reply.status_code == 200 else ""
+            transfer.action_answer = answer
+        stream = re.search(r'<Connect>\s*<Stream url="([^"]+)"', answer)
+        if stream is None or media is None or media.ended.is_set():
+            if media is not None:
+                await media.hangup()  # the TwiML is done: Twilio ends the call
+            return
+        url = unescape(stream.group(1))
+        try:
+            socket = await connect(url, additional_headers=self._stream_headers(url))
+        except Exception:  # noqa: BLE001 - refused: the call ends
+            await media.hangup()
+            return
+        stream_sid = "MZ" + secrets.token_hex(16)
+        await self._send_stream_start(socket, call, stream_sid)
+        media.resume(socket, stream_sid)
+        transfer.came_back = True
 
     async def _whisper(self, call: FakeCall, transfer: FakeTransfer) -> None:
         params = [("AccountSid", self.account_sid), ("CallSid", "CA" + secrets.token_hex(16)),

@@ -83,18 +83,43 @@ class StreamCallee(MediaChannel):
         self.clears = 0
         self.dtmf = DtmfDetector()
         self._tasks: list[asyncio.Task] = []
+        self.paused = False  # the carrier stopped the stream (a <Dial>); the callee is still on the line
+        self.streams = [stream_sid]  # every stream this callee was heard over, in order
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._read()), loop.create_task(self._clock())]
+        self._tasks = [loop.create_task(self._read(self.socket)), loop.create_task(self._clock())]
+
+    async def pause(self) -> None:
+        """New TwiML replaced <Connect><Stream>: the stream stops (``stop``, then the socket closes) while the
+        callee stays on the line, hearing silence and not heard, until ``resume`` or ``hangup``."""
+        if self.ended.is_set() or self.paused:
+            return
+        self.paused = True
+        self._heard.clear()
+        try:
+            await self.socket.send(json.dumps({"event": "stop", "sequenceNumber": str(next(self._seq)),
+                                               "streamSid": self.stream_sid, "stop": {"callSid": self.dialog.call_id}}))
+            await self.socket.close()
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+
+    def resume(self, socket, stream_sid: str) -> None:  # noqa: ANN001
+        """The call's TwiML connected a new stream (``connected`` and ``start`` already sent on it)."""
+        self.socket, self.stream_sid, self.paused = socket, stream_sid, False
+        self._seq = itertools.count(3)
+        self.streams.append(stream_sid)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read(socket)))
 
     async def _send(self, message: dict) -> None:
+        if self.paused:
+            return  # no stream: what the callee says reaches nobody
         message = {**message, "sequenceNumber": str(next(self._seq)), "streamSid": self.stream_sid}
         await self.socket.send(json.dumps(message))
 
-    async def _read(self) -> None:
+    async def _read(self, socket) -> None:  # noqa: ANN001
         try:
-            async for raw in self.socket:
+            async for raw in socket:
                 message = json.loads(raw)
                 event = message.get("event")
                 if event == "media":
@@ -112,7 +137,8 @@ class StreamCallee(MediaChannel):
                         await self._echo_mark(name)
         except Exception:  # noqa: BLE001 - the server closed the socket
             pass
-        self._finish(by_far_end=True)
+        if socket is self.socket and not self.paused:
+            self._finish(by_far_end=True)
 
     async def _echo_mark(self, name: str) -> None:
         self.marks_echoed.append(name)
@@ -190,7 +216,9 @@ class StreamCallee(MediaChannel):
 
     async def hangup(self) -> None:
         """The callee hangs up (or the call was ended through the REST API): stop, then close."""
-        if not self.ended.is_set():
+        if not self.ended.is_set() and self.paused:
+            self._finish(by_far_end=False)
+        elif not self.ended.is_set():
             try:
                 await self._send({"event": "stop", "stop": {"callSid": self.dialog.call_id}})
                 await self.socket.close()

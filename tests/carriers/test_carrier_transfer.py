@@ -1,8 +1,9 @@
 """Transfer to a person through the carriers' own transfer, against the fake Twilio and the fake Telnyx, and
 the carriers' answering-machine verdicts reaching the voice engine's line (no speech models needed).
 
-Twilio: the live call's TwiML is replaced with ``<Dial>`` (Update a Call resource); warm transfers whisper
-the brief through the Number's ``url``. Telnyx: ``actions/transfer``, warm with ``audio_url``; a new leg
+Twilio: the live call's TwiML is replaced with ``<Dial action>`` (Update a Call resource); the Number's
+``url`` (the whisper) is the person's answer, and warm transfers whisper the brief through it; a dial nobody
+takes brings the callee back on a new Media Stream through the action. Telnyx: ``actions/transfer``, warm with ``audio_url``; a new leg
 that is not answered leaves the call ours.
 """
 
@@ -21,6 +22,7 @@ from byourside_server.telephony.media import MediaChannel
 from byourside_server.voice.engine import VoiceLine
 
 RECEPTIONIST, BUSY, SILENT = "+14155550100", "+14155550161", "+14155550133"
+NOBODY, BROKEN = "+14155550160", "+14155550163"  # rings out; a carrier failure
 BRIEF = "Robin wants a person about the policy renewal."
 BRIEF_AUDIO = (2000 * np.sin(2 * np.pi * 300 * np.arange(4000) / 8000)).astype(np.int16)  # half a second
 
@@ -38,12 +40,63 @@ async def test_twilio_cold_transfer_dials_the_person_and_leaves_the_call_to_them
     call = rig.only_call()
     (transfer,) = call.transfers
     await _ended(transfer)
-    assert (transfer.to, transfer.caller_id, transfer.whisper_url, transfer.status) == (
-        RECEPTIONIST, "+14155550100", None, "connected")
+    assert (transfer.to, transfer.caller_id, transfer.status) == (RECEPTIONIST, "+14155550100", "connected")
+    assert transfer.whisper_url.startswith(rig.provider.base + "/whisper/") and transfer.whisper_said is None
     await media.hangup()  # the runtime's hang-up after the conversation: the call is the person's now
     await asyncio.wait_for(call.ended.wait(), 10)
     assert not call.end_requested.is_set()  # no Status=completed was sent
     assert call.statuses_sent[-1] == "completed"
+    # the action after the person's conversation ends the call; the callee never came back to us
+    assert "<Hangup/>" in transfer.action_answer and not transfer.came_back
+    assert call.media.streams == call.media.streams[:1]
+
+
+@pytest.mark.parametrize(("number", "reason"), [(BUSY, "busy"), (NOBODY, "no_answer"), (BROKEN, "failed")])
+async def test_twilio_a_person_who_does_not_answer_brings_the_callee_back(rig, number, reason):  # noqa: F811
+    outcome = await rig.dial(SILENT)
+    media = outcome.media
+    call = rig.only_call()
+    first_stream = call.media.stream_sid
+    with pytest.raises(TransferFailed) as failed:
+        await media.transfer(number, BRIEF, BRIEF_AUDIO)
+    assert failed.value.reason == reason
+    assert not media.ended.is_set() and not media.transferred
+    (transfer,) = call.transfers
+    assert transfer.came_back and "<Connect><Stream" in transfer.action_answer
+    assert transfer.whisper_audio is None  # nobody answered: nothing was whispered
+    assert call.media.stream_sid != first_stream and len(call.media.streams) == 2
+    # the conversation goes on over the new stream: our audio reaches the callee, its marks come back
+    media.play(BRIEF_AUDIO)
+    assert await asyncio.wait_for(media.mark(), 10) is True
+    assert call.media.marks_echoed
+    await media.hangup()  # an ordinary end: the call is ours
+    await asyncio.wait_for(call.ended.wait(), 10)
+    assert call.end_requested.is_set() and call.statuses_sent[-1] == "completed"
+
+
+async def test_twilio_after_a_busy_person_the_next_number_takes_the_call(rig):  # noqa: F811
+    outcome = await rig.dial(SILENT)
+    media = outcome.media
+    with pytest.raises(TransferFailed):
+        await media.transfer(BUSY)
+    await media.transfer(RECEPTIONIST)
+    assert media.ended.is_set() and media.transferred
+    call = rig.only_call()
+    assert [t.status for t in call.transfers] == ["busy", "connected"]
+    await media.hangup()
+    await asyncio.wait_for(call.ended.wait(), 10)
+    assert not call.end_requested.is_set()
+
+
+async def test_a_forged_dial_action_is_refused(rig):  # noqa: F811
+    import httpx
+
+    url = rig.provider.base + "/dialed/some-token"
+    params = {"CallSid": "CA" + "1" * 32, "DialCallStatus": "busy", "CallStatus": "in-progress"}
+    async with httpx.AsyncClient() as client:
+        forged = await client.post(url, data=params, headers={"X-Twilio-Signature": "forged"})
+        unsigned = await client.post(url, data=params)
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
 
 
 async def test_twilio_warm_transfer_whispers_the_brief_in_our_voice(rig):  # noqa: F811

@@ -167,7 +167,9 @@ def test_the_callee_asks_for_a_person_and_is_transferred_warm(deployment):
                                  "transferTo": ["+14155550100"], "transferMode": "warm"}, timeout=300)
     assert (call["status"], call["endReason"]) == ("completed", "transferred"), (call, deployment.logs()[-3000:])
     assert "person" in call["transcript"].lower() or "human" in call["transcript"].lower(), call["transcript"]
-    assert call["turns"][-1]["speaker"] == "agent" and "connect you" in call["turns"][-1]["text"]
+    # The agent's last words hand the call over (the callee may have said something over them, transcribed after).
+    agent_turns = [turn["text"] for turn in call["turns"] if turn["speaker"] == "agent"]
+    assert "connect you" in agent_turns[-1], call["turns"]
     deployment.fake.wait_for_calls_to_end(60)
     (twilio_call,) = [c for c in deployment.fake.calls.values() if c.to == "+14155550134"]
     (transfer,) = twilio_call.transfers

@@ -26,6 +26,11 @@ is here, once:
 - ``transfer`` asks the carrier to hand the call to a person (``transfer_call``,
   the carrier's REST API); once it has, the stream is ours no more: the
   channel ends, and ``hangup`` leaves the call (now the person's) alone.
+  While it is under way the carrier may stop this stream (Twilio does, to
+  dial the person): that is not the call's end. The clock goes on (silence
+  both ways, as the callee hears the person's phone ring) until the transfer
+  is done, or failed and the carrier brought the callee back on a new stream
+  (``resume``); a failed transfer with no stream back is the call's end.
 """
 
 from __future__ import annotations
@@ -43,8 +48,16 @@ import numpy as np
 import structlog
 
 from byourside_server.domain import AnswerVerdict
-from byourside_server.telephony.media import (FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, AudioFrame, DigitReceived,
-                                              MediaChannel, MediaEvent, Playback)
+from byourside_server.telephony.media import (
+    FRAME_MS,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioFrame,
+    DigitReceived,
+    MediaChannel,
+    MediaEvent,
+    Playback,
+)
 from byourside_server.telephony.transfer import TransferFailed
 from byourside_server.voice.audio import ulaw_decode, ulaw_encode
 
@@ -176,10 +189,26 @@ class WebSocketMedia(MediaChannel):
         self._tasks: list[asyncio.Task] = []
         self._closing: asyncio.Task | None = None
         self._closed = asyncio.Event()  # the socket is done with: the route handler may return
+        self._holding = False  # a transfer is under way: the stream stopping is not the call's end
+        self._live = True  # a stream to send on (False between a stream stopped in a transfer and the next)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._read()), loop.create_task(self._tick_forever())]
+        self._tasks = [loop.create_task(self._read(self.socket)), loop.create_task(self._tick_forever())]
+
+    @property
+    def awaiting_stream(self) -> bool:
+        """A transfer is under way and the carrier stopped the stream: a new one may bring the callee back."""
+        return self._holding and not self._live and not self.ended.is_set()
+
+    def resume(self, socket: TextSocket, protocol: StreamProtocol) -> None:
+        """The carrier brought the callee back (a transfer nobody took) on a new stream: carry on over it."""
+        self.socket, self.protocol = socket, protocol
+        self._inbound.clear()
+        self._playing_out = False
+        self._live = True
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read(socket)))
+        log.info("media_stream_resumed", call_id=self.call_id)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -188,10 +217,10 @@ class WebSocketMedia(MediaChannel):
         return self.verdict
 
     # inbound
-    async def _read(self) -> None:
+    async def _read(self, socket: TextSocket) -> None:
         try:
             while True:
-                event = self.protocol.parse(await self.socket.receive_text())
+                event = self.protocol.parse(await socket.receive_text())
                 if isinstance(event, StreamAudio):
                     self._take_audio(event.mulaw)
                 elif isinstance(event, StreamDigit):
@@ -206,10 +235,23 @@ class WebSocketMedia(MediaChannel):
             raise
         except Exception:  # noqa: BLE001 - a closed or broken socket: the call is over for us
             pass
+        if socket is not self.socket:
+            return  # a stream replaced by a newer one
+        if self._holding:
+            self._stream_stopped()
+            return
         if not self.ended.is_set():
             log.info("media_stream_far_end_stopped", call_id=self.call_id)
             self._mark_ended(by_far_end=True)
         self._close_media()
+
+    def _stream_stopped(self) -> None:
+        """The carrier stopped the stream during a transfer: nothing goes out until one comes back."""
+        if self._live:
+            self._live = False
+            self._drop_queued()
+            self._inbound.clear()
+            self._playing_out = False
 
     def _take_audio(self, mulaw: bytes) -> None:
         pcm = ulaw_decode(mulaw)
@@ -254,17 +296,28 @@ class WebSocketMedia(MediaChannel):
         self.ticks += 1
         outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         await self._send_marks()
-        if self._outbound:
+        if self._outbound and self._live:
             frame, playback = self._outbound.popleft()  # type: ignore[misc]
             outbound = frame
-            await self.socket.send_text(self.protocol.media(ulaw_encode(frame)))
+            await self._send(self.protocol.media(ulaw_encode(frame)))
             playback.advance((self.ticks - 1) * FRAME_MS)
             await self._send_marks()  # a mark right behind the last frame goes out with it
         self._events.put_nowait(AudioFrame(self._next_inbound(), outbound, (self.ticks - 1) * FRAME_MS))
 
     async def _send_marks(self) -> None:
-        while self._outbound and isinstance(self._outbound[0], str):
-            await self.socket.send_text(self.protocol.mark(self._outbound.popleft()))  # type: ignore[arg-type]
+        while self._live and self._outbound and isinstance(self._outbound[0], str):
+            await self._send(self.protocol.mark(self._outbound.popleft()))  # type: ignore[arg-type]
+
+    async def _send(self, message: str) -> None:
+        """Send on the stream; during a transfer a stream that went away is a stopped one, not a failure."""
+        socket = self.socket
+        try:
+            await socket.send_text(message)
+        except Exception:
+            if not self._holding:
+                raise
+            if socket is self.socket:
+                self._stream_stopped()
 
     # outbound
     def play(self, pcm: np.ndarray) -> Playback:
@@ -325,11 +378,18 @@ class WebSocketMedia(MediaChannel):
         if self.ended.is_set():
             raise TransferFailed("call_ended")
         self.transferred = True  # before asking: the carrier stops the stream as soon as it takes the call
+        self._holding = True
         try:
             await self._transfer_call(to, brief, brief_audio)
-        except TransferFailed:
-            self.transferred = False
+        except TransferFailed as failed:
+            self.transferred = self._holding = False
+            if not self._live and not self.ended.is_set():  # no stream came back: the callee is gone
+                log.info("media_stream_not_back_after_transfer", call_id=self.call_id, reason=failed.reason)
+                self._mark_ended(by_far_end=True)
+                await self._close_media()
+                raise TransferFailed("call_ended") from None
             raise
+        self._holding = False
         log.info("media_stream_transferred", call_id=self.call_id, warm=brief is not None)
         self._mark_ended(by_far_end=False)
         await self._close_media()

@@ -15,12 +15,18 @@ per-call token; every request Twilio makes to them must carry a valid
 - our own ring deadline (Twilio's plus a grace) cancels the call through the
   REST API (``Status=completed`` cancels a ringing call and hangs up a live
   one); so do cancelling the dial and hanging up the media.
-- transfer to a person: the live call's TwiML is replaced with ``<Dial>`` (the
-  Update a Call resource); Twilio stops our Media Stream and connects the
-  callee to the person. Warm: the ``<Number url>`` whisper, requested by Twilio
-  (signed) once the person answers and before they are connected, plays the
-  brief in our voice (``<Play>`` of the WAV at ``/brief/{token}.wav``), or
-  ``<Say>`` when we have only its words.
+- transfer to a person: the live call's TwiML is replaced with ``<Dial action>``
+  (the Update a Call resource); Twilio stops our Media Stream and dials the
+  person. The ``<Number url>`` whisper, which Twilio requests (signed) once the
+  person answers and before connecting them, is the sign that they took the
+  call: the transfer is done. Warm, the whisper plays the brief in our voice
+  (``<Play>`` of the WAV at ``/brief/{token}.wav``), or ``<Say>`` when we have
+  only its words; cold, it is empty. A dial that ends without an answer
+  (busy, no-answer, failed, canceled) makes Twilio request the ``action`` URL
+  with that ``DialCallStatus``: we answer ``<Connect><Stream>`` to the call's
+  own media URL, the callee comes back on a new stream and the transfer fails
+  (the conversation goes on). The action that follows a connected dial (the
+  person's conversation is over) is answered ``<Hangup/>``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
-
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,11 +45,17 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from byourside_server.domain import AnsweredBy, AnswerVerdict
-from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony, TransferFailed
+from byourside_server.telephony.base import (
+    DialOutcome,
+    DialRequest,
+    DialResult,
+    Telephony,
+    TransferFailed,
+)
+from byourside_server.telephony.briefs import Briefs
 from byourside_server.telephony.routes import CarrierRoutes, websocket_url
 from byourside_server.telephony.twilio.rest import TwilioRest, TwilioRestError
 from byourside_server.telephony.twilio.signature import signature_valid
-from byourside_server.telephony.briefs import Briefs
 from byourside_server.telephony.twilio.stream import TwilioStream
 from byourside_server.telephony.ws_media import WebSocketMedia
 
@@ -55,6 +66,9 @@ RING_GRACE_SECONDS = 10.0  # Twilio ends an unanswered call at Timeout itself; o
 MEDIA_WAIT_SECONDS = 15.0  # from answer until the Media Stream must have started
 START_WAIT_SECONDS = 10.0  # from the WebSocket's accept until Twilio's start message
 SIGNATURE_HEADER = "x-twilio-signature"
+TRANSFER_RING_SECONDS = 30  # <Dial timeout>: how long the person's phone rings
+TRANSFER_GRACE_SECONDS = 30.0  # beyond that, for Twilio's whisper or action request (a safety net)
+NOT_TAKEN = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}  # DialCallStatus
 
 
 @dataclass
@@ -69,6 +83,18 @@ class _Call:
     verdict: AnswerVerdict | None = None
     answered: bool = False  # Twilio reported in-progress
     updates: asyncio.Queue = field(default_factory=asyncio.Queue)  # status callbacks' params, or the media
+    attempt: _Attempt | None = None  # the transfer under way
+
+
+@dataclass
+class _Attempt:
+    """One ``<Dial>`` to a person: its whisper and action URLs carry ``token``."""
+
+    token: str
+    call: _Call
+    brief_token: str | None
+    outcome: asyncio.Future  # "answered", a DialCallStatus that did not connect, or "call_ended"
+    back: asyncio.Event = field(default_factory=asyncio.Event)  # the callee's new stream has started
 
 
 def map_final_status(status: str, sip_code: str | None) -> DialOutcome | None:
@@ -108,6 +134,7 @@ class TwilioTelephony(Telephony):
         self.base = public_url.rstrip("/") + PREFIX  # what Twilio requests, exactly: the signed URLs
         self.machine_detection = machine_detection
         self._calls: dict[str, _Call] = {}
+        self._attempts: dict[str, _Attempt] = {}
         self.briefs = Briefs()
 
     def carrier_routes(self) -> CarrierRoutes:
@@ -115,6 +142,7 @@ class TwilioTelephony(Telephony):
             Route("/status/{token}", self._status_callback, methods=["POST"]),
             Route("/amd/{token}", self._amd_callback, methods=["POST"]),
             Route("/whisper/{token}", self._whisper, methods=["POST"]),
+            Route("/dialed/{token}", self._dialed, methods=["POST"]),
             self.briefs.route(),
             WebSocketRoute("/media/{token}", self._media_stream),
         ])
@@ -165,7 +193,9 @@ class TwilioTelephony(Telephony):
         deadline = loop.time() + request.ring_timeout_seconds + RING_GRACE_SECONDS
         while True:
             try:
-                update = await asyncio.wait_for(call.updates.get(), timeout=max(0.0, deadline - loop.time()))
+                # Not wait_for: on Python 3.11 it swallows a cancellation that crosses an update arriving.
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    update = await call.updates.get()
             except TimeoutError:
                 await self._abandon(call)
                 return self._timed_out(call)
@@ -222,6 +252,8 @@ class TwilioTelephony(Telephony):
         call, params = found
         if call is not None and call.media is None:
             call.updates.put_nowait(params)
+        elif call is not None and call.attempt is not None and params.get("CallStatus") == "completed":
+            _settle(call.attempt, "call_ended")  # the callee hung up while the person's phone rang
         return Response(status_code=204)
 
     async def _amd_callback(self, request: Request) -> Response:
@@ -244,7 +276,8 @@ class TwilioTelephony(Telephony):
             log.warning("twilio_signature_refused", route="media")
             await websocket.close(code=1008)  # before accept: the handshake is answered 403
             return
-        if call is None or call.media is not None:
+        returning = call is not None and call.media is not None and call.media.awaiting_stream
+        if call is None or (call.media is not None and not returning):
             await websocket.close(code=1008)
             return
         await websocket.accept()
@@ -252,6 +285,9 @@ class TwilioTelephony(Telephony):
         if start is None or start.get("callSid") != call.sid:
             log.warning("twilio_media_stream_refused", call_id=call.call_id)
             await websocket.close(code=1008)
+            return
+        if returning:
+            await self._stream_back(call, websocket, start["streamSid"])
             return
 
         async def end_call() -> None:
@@ -272,37 +308,96 @@ class TwilioTelephony(Telephony):
             self._calls.pop(token, None)
 
     # handing the call to a person
-    def transfer_twiml(self, to: str, from_number: str, brief_token: str | None) -> str:
-        """``<Dial>`` the person, presenting our caller ID; warm: with the whisper that plays the brief first."""
-        whisper = (f" url={quoteattr(f'{self.base}/whisper/{brief_token}')} method=\"POST\""
-                   if brief_token is not None else "")
+    def transfer_twiml(self, to: str, from_number: str, attempt_token: str) -> str:
+        """``<Dial>`` the person, presenting our caller ID, with the whisper (their answer; warm: the brief) and
+        the action (a dial that ended: the callee comes back to us)."""
         caller_id = f" callerId={quoteattr(from_number)}" if from_number else ""
-        return f"<Response><Dial{caller_id}><Number{whisper}>{escape(to)}</Number></Dial></Response>"
+        action = quoteattr(f"{self.base}/dialed/{attempt_token}")
+        whisper = quoteattr(f"{self.base}/whisper/{attempt_token}")
+        return (f"<Response><Dial{caller_id} action={action} method=\"POST\" timeout=\"{TRANSFER_RING_SECONDS}\">"
+                f"<Number url={whisper} method=\"POST\">{escape(to)}</Number></Dial></Response>")
+
+    def stream_twiml(self, call: _Call) -> str:
+        """The TwiML that connects the call to our media WebSocket (again, after a dial nobody took)."""
+        stream_url = websocket_url(f"{self.base}/media/{call.token}")
+        return f"<Response><Connect><Stream url={quoteattr(stream_url)}/></Connect></Response>"
 
     async def _transfer(self, call: _Call, to: str, brief: str | None, brief_audio: np.ndarray | None) -> None:
         assert call.sid is not None
-        token = self.briefs.put(brief, brief_audio) if brief else None
+        attempt = _Attempt(secrets.token_urlsafe(18), call, self.briefs.put(brief, brief_audio) if brief else None,
+                           asyncio.get_running_loop().create_future())
+        self._attempts[attempt.token] = attempt
+        call.attempt = attempt
         try:
-            await self.rest.update_call_twiml(call.sid, self.transfer_twiml(to, call.from_number, token))
-        except TwilioRestError as exc:
-            log.warning("twilio_transfer_refused", call_id=call.call_id, http_status=exc.status, code=exc.code)
-            raise TransferFailed(exc.reason) from None
-        log.info("twilio_call_transferred", call_id=call.call_id, warm=token is not None)
+            try:
+                await self.rest.update_call_twiml(call.sid, self.transfer_twiml(to, call.from_number, attempt.token))
+            except TwilioRestError as exc:
+                log.warning("twilio_transfer_refused", call_id=call.call_id, http_status=exc.status, code=exc.code)
+                raise TransferFailed(exc.reason) from None
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(attempt.outcome),
+                                                 TRANSFER_RING_SECONDS + TRANSFER_GRACE_SECONDS)
+            except TimeoutError:
+                outcome = "call_ended"
+                log.warning("twilio_transfer_unanswered_by_twilio", call_id=call.call_id)
+                await self._abandon(call)
+            if outcome == "answered":
+                log.info("twilio_call_transferred", call_id=call.call_id, warm=brief is not None)
+                return
+            if outcome != "call_ended":
+                try:
+                    await asyncio.wait_for(attempt.back.wait(), MEDIA_WAIT_SECONDS)
+                except TimeoutError:
+                    log.warning("twilio_media_stream_not_back", call_id=call.call_id)
+                    await self._abandon(call)
+            log.info("twilio_transfer_not_taken", call_id=call.call_id, dial_status=outcome)
+            raise TransferFailed(NOT_TAKEN.get(outcome, "call_ended"))
+        finally:
+            call.attempt = None
+            self._attempts.pop(attempt.token, None)  # a later action (the person's call is over) is answered Hangup
 
     async def _whisper(self, request: Request) -> Response:
         """TwiML Twilio runs on the person's leg once they answer, before connecting them: the brief."""
         found = await self._form(request, "whisper")
         if found is None:
             return _forbidden()
-        token = request.path_params["token"]
-        brief = self.briefs.get(token)
+        attempt = self._attempts.get(request.path_params["token"])
+        if attempt is None:
+            return _twiml("<Response/>")
+        _settle(attempt, "answered")
+        brief = self.briefs.get(attempt.brief_token) if attempt.brief_token else None
         if brief is None:
-            body = "<Response/>"
-        elif brief.wav is not None:
-            body = f"<Response><Play>{escape(f'{self.base}/brief/{token}.wav')}</Play></Response>"
-        else:
-            body = f"<Response><Say>{escape(brief.text)}</Say></Response>"
-        return Response(body, media_type="application/xml")
+            return _twiml("<Response/>")
+        if brief.wav is not None:
+            return _twiml(f"<Response><Play>{escape(f'{self.base}/brief/{attempt.brief_token}.wav')}</Play></Response>")
+        return _twiml(f"<Response><Say>{escape(brief.text)}</Say></Response>")
+
+    async def _dialed(self, request: Request) -> Response:
+        """The ``<Dial action>``: the dial has ended. Not connected: the callee comes back to our stream."""
+        found = await self._form(request, "dialed")
+        if found is None:
+            return _forbidden()
+        _, params = found
+        attempt = self._attempts.pop(request.path_params["token"], None)
+        dial_status = params.get("DialCallStatus", "")
+        if attempt is None or attempt.outcome.done() or dial_status not in NOT_TAKEN:
+            if attempt is not None:
+                _settle(attempt, "answered")  # DialCallStatus completed: the person took the call
+            return _twiml("<Response><Hangup/></Response>")  # after the person's conversation: the call is over
+        if params.get("CallStatus") == "completed":  # the callee hung up meanwhile
+            _settle(attempt, "call_ended")
+            return _twiml("<Response/>")
+        _settle(attempt, dial_status)
+        return _twiml(self.stream_twiml(attempt.call))
+
+    async def _stream_back(self, call: _Call, websocket: WebSocket, stream_sid: str) -> None:
+        """The callee's new stream after a dial nobody took: the same media carries on over it."""
+        media = call.media
+        assert media is not None
+        media.resume(websocket, TwilioStream(stream_sid))
+        if call.attempt is not None:
+            call.attempt.back.set()
+        await media.wait_closed()
 
     async def _wait_for_start(self, websocket: WebSocket) -> dict | None:
         """Twilio's ``start`` message (after ``connected``): the streamSid and callSid."""
@@ -318,7 +413,7 @@ class TwilioTelephony(Telephony):
             return None
 
 
-async def _finish_even_if_cancelled(creating, call: _Call) -> str:  # noqa: ANN001
+async def _finish_even_if_cancelled(creating, call: _Call) -> str:
     """Create the call; cancelled meanwhile, still learn its sid (Twilio may be ringing it) before giving up,
     so that the abandoning can end it."""
     task = asyncio.ensure_future(creating)
@@ -330,6 +425,15 @@ async def _finish_even_if_cancelled(creating, call: _Call) -> str:  # noqa: ANN0
         except Exception:  # noqa: BLE001 - not created: nothing to end
             pass
         raise
+
+
+def _settle(attempt: _Attempt, outcome: str) -> None:
+    if not attempt.outcome.done():
+        attempt.outcome.set_result(outcome)
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, media_type="application/xml")
 
 
 def _forbidden() -> Response:
