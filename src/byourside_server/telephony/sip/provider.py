@@ -190,7 +190,9 @@ class _Attempt:
         while True:
             remaining = deadline - loop.time()
             try:
-                response = await asyncio.wait_for(self.tx.next_response(), timeout=max(remaining, 0.001))
+                # Not wait_for: on Python 3.11 it swallows a cancellation that crosses a response arriving.
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    response = await self.tx.next_response()
             except TimeoutError:
                 if not self.responded:  # nothing ever answered: the trunk is down, not the callee
                     log.warning("sip_no_response", call_id=self.request.call_id)

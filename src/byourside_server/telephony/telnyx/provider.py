@@ -151,7 +151,9 @@ class TelnyxTelephony(Telephony):
         deadline = loop.time() + request.ring_timeout_seconds + RING_GRACE_SECONDS
         while True:
             try:
-                update = await asyncio.wait_for(call.updates.get(), timeout=max(0.0, deadline - loop.time()))
+                # Not wait_for: on Python 3.11 it swallows a cancellation that crosses an update arriving.
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    update = await call.updates.get()
             except TimeoutError:
                 await self._abandon(call)
                 if call.answered:
