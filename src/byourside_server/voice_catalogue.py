@@ -8,6 +8,12 @@ model's own voices, or, for the cascaded engine, the local TTS voice.
 The contract's default names (OpenAI's: ``alloy``, ``echo``, ...) are always
 accepted and map to a voice of each provider (``resolve``); any other name
 must be one of the deployment's voices.
+
+A call's language must be one the deployment can conduct it in
+(``unspeakable``): a realtime model speaks every language it knows; the
+offline agent's phrases are English; an LLM brain on an audio carrier speaks
+what its voices speak (the languages below); on the text simulator it writes
+any language.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ GEMINI_FOR_CONTRACT = {"alloy": "Puck", "echo": "Charon", "shimmer": "Kore", "no
                        "verse": "Puck"}
 # The cascaded engine's packaged Piper voice (BYS_TTS_VOICE=packaged:joe): US English.
 LOCAL_VOICES = {"joe": ("en",)}
+# The offline agent's phrases (agent/phrases.py) and its understanding of replies are English.
+OFFLINE_AGENT_LANGUAGES = ("en",)
+AUDIO_CARRIERS = ("sip", "twilio", "telnyx")  # BYS_TELEPHONY values whose calls a voice speaks
+MORE_LANGUAGES_HINT = ("For other languages set BYS_REALTIME=openai or gemini (a realtime model speaks them), or "
+                       "an LLM brain (BYS_LLM_BASE_URL and BYS_LLM_MODEL) with a cloud voice (BYS_TTS=cartesia, "
+                       "elevenlabs or openai): GET /v1/agent/voices lists what each voice speaks.")
 
 # Cloud TTS for the cascaded engine (BYS_TTS). OpenAI's speech endpoint: the realtime voices plus three of
 # its own; each follows the language of its text.
@@ -95,6 +107,33 @@ def is_known(name: str, settings: Settings) -> bool:
     return wanted in CONTRACT_NAMES or any(v.name.lower() == wanted for v in deployment_voices(settings))
 
 
+def primary_language(tag: str | None) -> str | None:
+    """The primary subtag of a BCP-47 tag, lower case (``he-IL`` -> ``he``); None for ``auto`` or nothing."""
+    primary = (tag or "").split("-")[0].strip().lower()
+    return primary if primary and primary != "auto" else None
+
+
+def unspeakable(language: str | None, settings: Settings) -> str | None:
+    """Why this deployment cannot conduct a call in ``language`` (the refusal's message), or None when it can."""
+    from byourside_server.agent.realtime.providers import realtime_enabled
+
+    wanted = primary_language(language)
+    if wanted is None or realtime_enabled(settings):
+        return None
+    if settings.effective_brain == "offline":
+        if wanted in OFFLINE_AGENT_LANGUAGES:
+            return None
+        return f"The offline agent speaks only English (en), not {language}. {MORE_LANGUAGES_HINT}"
+    if settings.telephony not in AUDIO_CARRIERS:
+        return None  # text lines: the LLM writes the call's language
+    voices = deployment_voices(settings)
+    spoken = {lang for voice in voices for lang in voice.languages}
+    if "*" in spoken or wanted in spoken:
+        return None
+    return (f"This deployment's voices ({voices[0].provider}) speak {', '.join(sorted(spoken))}, not {language}. "
+            f"{MORE_LANGUAGES_HINT}")
+
+
 def resolve_gemini(name: str) -> str:
     by_lower = {n.lower(): n for n in GEMINI_VOICES}
     return by_lower.get(name.lower()) or GEMINI_FOR_CONTRACT.get(name.lower(), "Puck")
@@ -104,12 +143,13 @@ def resolve_openai(name: str) -> str:
     return name.lower() if name.lower() in OPENAI_VOICES else "alloy"
 
 
-def resolve_openai_tts(name: str) -> str:
-    return name.lower() if name.lower() in OPENAI_TTS_VOICES else "alloy"
+def resolve_openai_tts(name: str, fallback: str = "alloy") -> str:
+    return name.lower() if name.lower() in OPENAI_TTS_VOICES else fallback
 
 
 def _resolve_id(name: str, voices: dict[str, tuple[str, str]], for_contract: dict[str, str], default: str) -> str:
-    """A voice id from a catalogue name (any case), a contract name or a voice id; anything else: the default."""
+    """A voice id from a catalogue name (any case), a contract name or a voice id; anything else: ``default``
+    (a voice id)."""
     by_lower = {n.lower(): voice_id for n, (voice_id, _) in voices.items()}
     wanted = name.strip()
     if wanted.lower() in by_lower:
@@ -118,12 +158,14 @@ def _resolve_id(name: str, voices: dict[str, tuple[str, str]], for_contract: dic
         return voices[for_contract[wanted.lower()]][0]
     if any(wanted == voice_id for voice_id, _ in voices.values()):
         return wanted
-    return voices[default][0]
+    return default
 
 
-def resolve_cartesia(name: str) -> str:
-    return _resolve_id(name, CARTESIA_VOICES, CARTESIA_FOR_CONTRACT, "Katie")
+def resolve_cartesia(name: str, fallback: str | None = None) -> str:
+    """Cartesia's voice id for ``name``; a name the catalogue does not know: ``fallback`` (else Katie)."""
+    return _resolve_id(name, CARTESIA_VOICES, CARTESIA_FOR_CONTRACT, fallback or CARTESIA_VOICES["Katie"][0])
 
 
-def resolve_elevenlabs(name: str) -> str:
-    return _resolve_id(name, ELEVENLABS_VOICES, ELEVENLABS_FOR_CONTRACT, "Rachel")
+def resolve_elevenlabs(name: str, fallback: str | None = None) -> str:
+    """ElevenLabs' voice id for ``name``; a name the catalogue does not know: ``fallback`` (else Rachel)."""
+    return _resolve_id(name, ELEVENLABS_VOICES, ELEVENLABS_FOR_CONTRACT, fallback or ELEVENLABS_VOICES["Rachel"][0])

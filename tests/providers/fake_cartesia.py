@@ -17,7 +17,8 @@ followed by a ``timestamps`` message for the words that start in it
 (``word_timestamps`` in seconds from the start of the context's audio, the
 words spread over the speech by their characters) when ``add_timestamps``.
 ``{"context_id", "cancel": true}`` stops a context: nothing more is sent for it.
-The speech itself is ``speak`` (a buzz by default).
+The speech itself is ``speak`` (a buzz by default), or ``speak_as`` given the
+context's voice id too, so that each voice can sound its own.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ _SENTENCE_END = re.compile(r"[.!?;]\s")
 
 
 class FakeCartesia:
-    def __init__(self, *, speak: Callable[[str], Awaitable[np.ndarray]] = buzz8k, api_key: str = "car-test") -> None:
+    def __init__(self, *, speak: Callable[[str], Awaitable[np.ndarray]] = buzz8k, api_key: str = "car-test",
+                 speak_as: Callable[[str, str], Awaitable[np.ndarray]] | None = None) -> None:
         self.speak, self.api_key = speak, api_key
+        self.speak_as = speak_as  # (text, voice id) -> speech; instead of ``speak`` when given
         self.sockets: list[dict[str, Any]] = []  # per socket: its version and every message received
         self.rendered: list[str] = []  # the pieces of text rendered, in order
         self.cancelled: list[str] = []  # context ids
@@ -139,6 +142,7 @@ class _Context:
     def __init__(self, fake: FakeCartesia, socket: Any, first: dict[str, Any]) -> None:
         self.fake, self.socket, self.id = fake, socket, first["context_id"]
         self.output = first["output_format"]
+        self.voice_id = first["voice"]["id"]
         self.timestamps = bool(first.get("add_timestamps"))
         self.delay = max(0, int(first.get("max_buffer_delay_ms", 3000))) / 1000
         self.closed = False
@@ -182,7 +186,8 @@ class _Context:
         if not text:
             return
         self.fake.rendered.append(text)
-        pcm = await self.fake.speak(text)
+        speak_as = self.fake.speak_as
+        pcm = await (speak_as(text, self.voice_id) if speak_as is not None else self.fake.speak(text))
         seconds = len(pcm) / 8000
         words, starts, ends, position = [], [], [], 0
         for word in text.split():  # each word's share of the speech follows its characters

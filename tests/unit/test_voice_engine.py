@@ -414,3 +414,25 @@ async def test_a_transcription_cancelled_while_it_waits_for_the_model_is_never_r
     model.release.set()
     assert await latest == "" and await running == ""
     assert model.runs == 2  # the one under way and the latest; the three cancelled never reached the model
+
+
+async def test_with_two_workers_a_transcription_does_not_wait_behind_one_under_way():
+    """A guess the model is running cannot be stopped; a second worker takes the turn's own transcription."""
+    from byourside_server.voice.stt import FasterWhisperSTT
+
+    model = HeldWhisper()
+    stt = FasterWhisperSTT(model, "en", workers=2)
+    pcm = np.zeros(8000, dtype=np.int16)
+    stale = asyncio.ensure_future(stt.transcribe(pcm, 8000))
+    latest = asyncio.ensure_future(stt.transcribe(pcm, 8000))
+    for _ in range(500):  # a safety net for a loaded machine
+        if model.runs == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert model.runs == 2  # both are in the model at once: the latest did not queue
+    third = asyncio.ensure_future(stt.transcribe(pcm, 8000))
+    await asyncio.sleep(0.05)
+    assert model.runs == 2  # no third worker: it waits its turn
+    model.release.set()
+    assert await asyncio.gather(stale, latest, third) == ["", "", ""]
+    assert model.runs == 3

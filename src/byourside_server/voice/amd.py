@@ -52,6 +52,11 @@ class AnsweringMachineDetector:
         self._in_word = False
         self._speech_started_at: int | None = None
 
+    @property
+    def speech_started_ms(self) -> int | None:
+        """Where (ms after answer) the greeting's first word began; None before anyone spoke."""
+        return self._speech_started_at
+
     def feed(self, frame: np.ndarray) -> AmdVerdict | None:
         """Feed the next frame of the callee's audio; the verdict once (and only when) it is reached."""
         if self.verdict is not None:

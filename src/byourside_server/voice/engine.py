@@ -42,11 +42,11 @@ from byourside_server.voice.amd import AnsweringMachineDetector
 from byourside_server.voice.audio import TELEPHONE_RATE
 from byourside_server.voice.factory import VoiceFactory
 from byourside_server.voice.latency import LatencyLog
-from byourside_server.voice.listening import BatchRecognition, ToneHeard
-from byourside_server.voice.ports import FinalText, SpeechChunk
+from byourside_server.voice.listening import ToneHeard
+from byourside_server.voice.ports import FinalText, SpeechChunk, TextToSpeech
 from byourside_server.voice.recorder import StereoRecorder
 from byourside_server.voice.speaking import Reply, is_backchannel, play_chunk
-from byourside_server.voice.turn_taking import TurnTaking, Speculation
+from byourside_server.voice.turn_taking import Speculation, TurnTaking
 
 log = structlog.get_logger(__name__)
 
@@ -57,9 +57,14 @@ MIN_SPEECH_MS = 200  # voiced time that makes a sound the callee talking (as the
 
 class VoiceLine(TurnTaking, Line):
     def __init__(self, media: MediaChannel, voice: VoiceFactory, call_id: str,
-                 recordings_dir: Path | None = None) -> None:
+                 recordings_dir: Path | None = None, *, voice_name: str | None = None,
+                 language: str | None = None) -> None:
         self.media, self.voice, self.call_id = media, voice, call_id
-        self.listening = BatchRecognition(voice, detect_tones=True)
+        # The call's own voice (a catalogue or contract name) and language (BCP-47): the speaker and the
+        # recogniser are the process's models set for this call (``for_call``, ``for_language``).
+        self.voice_name, self.language = voice_name, language
+        self._speaker: TextToSpeech | None = None
+        self.listening = voice.recognition(detect_tones=True, language=language)  # BatchRecognition, or a service
         self.latency = LatencyLog()
         self.amd = AnsweringMachineDetector()
         self.digits_received: list[str] = []
@@ -118,7 +123,7 @@ class VoiceLine(TurnTaking, Line):
                     self.digits_received.append(event.digit)
                 elif isinstance(event, AudioFrame):
                     self._on_frame(event)
-        except Exception:  # noqa: BLE001 - a broken frame handler must not leave the call deaf and unrecorded
+        except Exception:
             log.exception("voice_frame_handler_failed", call_id=self.call_id)
         finally:
             self._frame_seen.set()  # no more frames: nothing waits for one in vain
@@ -175,8 +180,8 @@ class VoiceLine(TurnTaking, Line):
         if pending is not None:
             try:
                 stt, _ = await self.voice.load()
-                text = await stt.transcribe(pending.pcm, TELEPHONE_RATE)
-            except Exception:  # noqa: BLE001 - words we cannot make out are still words: stop rather than talk over
+                text = await stt.for_language(self.language).transcribe(pending.pcm, TELEPHONE_RATE)
+            except Exception:
                 log.exception("voice_barge_in_stt_failed", call_id=self.call_id)
                 text = "unintelligible words"
         if reply.state != "paused":
@@ -200,9 +205,16 @@ class VoiceLine(TurnTaking, Line):
     def streams_speech(self) -> bool:
         return True
 
+    async def _tts(self) -> TextToSpeech:
+        """The speaker for this call: the process's TTS with the call's voice and language."""
+        if self._speaker is None:
+            _, tts = await self.voice.load()
+            self._speaker = tts.for_call(self.voice_name, self.language)
+        return self._speaker
+
     async def say(self, text: str) -> Spoken:
         self._check_open()
-        _, tts = await self.voice.load()
+        tts = await self._tts()
         chunks = tts.stream(text)
         try:
             return await self._speak(chunks)
@@ -211,7 +223,7 @@ class VoiceLine(TurnTaking, Line):
 
     async def say_stream(self, pieces: AsyncIterator[str]) -> tuple[str, Spoken]:
         self._check_open()
-        _, tts = await self.voice.load()
+        tts = await self._tts()
         speech = tts.incremental(first_clause=True)
 
         async def feed() -> None:
@@ -335,8 +347,7 @@ class VoiceLine(TurnTaking, Line):
         """Hand the call over through the carrier; a warm transfer's brief is rendered in our voice first."""
         audio = None
         if brief:
-            _, tts = await self.voice.load()
-            audio = await tts.synthesize(brief)
+            audio = await (await self._tts()).synthesize(brief)
         await self.media.transfer(to, brief, audio)
 
     async def hangup(self) -> None:

@@ -17,19 +17,32 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from byourside_server.voice.ports import SpeechToText, TextToSpeech
-from byourside_server.voice.turn import PACKAGED_SMART_TURN, TurnDetector, smart_turn_available
+from byourside_server.voice.ports import RecognitionStream, SpeechToText, TextToSpeech
+from byourside_server.voice.turn import (
+    PACKAGED_SMART_TURN,
+    TurnDetector,
+    smart_turn_available,
+)
 from byourside_server.voice.vad import Endpointer
 
 
 class VoiceConfig(BaseSettings):
-    """``BYS_STT_*``, ``BYS_TTS_*`` and ``BYS_VAD_*`` settings (docs/configuration.md)."""
+    """``BYS_STT*``, ``BYS_TTS*``, ``BYS_VAD_*`` and the cloud providers' settings (docs/configuration.md)."""
 
     model_config = SettingsConfigDict(env_prefix="BYS_", extra="ignore")
 
+    # Who hears the callee for the cascaded engine (BYS_STT): "local" (faster-whisper, BYS_STT_MODEL, with our
+    # endpointer) or "deepgram" (Deepgram's live streaming API, docs/providers.md).
+    stt: Literal["local", "deepgram"] = "local"
+    deepgram_api_key: str | None = None
+    deepgram_model: str = "nova-3"
+    deepgram_url: str = "wss://api.deepgram.com/v1/listen"
+    deepgram_endpointing_ms: int = Field(300, ge=10, le=10_000)  # Deepgram's silence before ``speech_final``
+    deepgram_utterance_end_ms: int = Field(1000, ge=1000, le=5000)  # the gap after the last word: UtteranceEnd
     stt_model: str = "packaged:whisper-base"  # faster-whisper model name, directory, or the packaged copy
     stt_language: str = "en"
     stt_threads: int = Field(2, ge=1)
+    stt_workers: int = Field(2, ge=1, le=8)  # transcriptions at once on one copy of the model (voice/stt.py)
     tts_voice: str = "packaged:joe"  # Piper .onnx path, or the packaged en_US joe voice
     tts_engine: Literal["auto", "piper", "espeak"] = "auto"  # auto: Piper, espeak-ng if Piper cannot load
     # Who speaks for the cascaded engine (BYS_TTS): "local" (BYS_TTS_ENGINE above), or a cloud service:
@@ -116,8 +129,10 @@ class VoiceFactory:
     def __init__(self, stt: Callable[[], SpeechToText], tts: Callable[[], TextToSpeech],
                  endpointer: Callable[[], Endpointer], barge_in_ms: int = 500,
                  turn_detector: TurnDetector | None = None, stt_early_ms: int = 0,
-                 barge_in_pause_ms: int = 0, speculate: bool = False) -> None:
+                 barge_in_pause_ms: int = 0, speculate: bool = False,
+                 recognition: Callable[[VoiceFactory, bool, str | None], RecognitionStream] | None = None) -> None:
         self._stt_factory, self._tts_factory, self._endpointer = stt, tts, endpointer
+        self._recognition = recognition  # None: ``stt`` lifted by our endpointer (voice/listening.py)
         self.barge_in_ms = barge_in_ms
         self.barge_in_pause_ms = barge_in_pause_ms
         self.speculate = speculate and stt_early_ms > 0  # speculation rides on the early transcript
@@ -147,17 +162,38 @@ class VoiceFactory:
     def endpointer(self) -> Endpointer:
         return self._endpointer()
 
+    def recognition(self, *, detect_tones: bool = False, language: str | None = None) -> RecognitionStream:
+        """One call's streaming recogniser: ``BatchRecognition`` over ``stt``, or a streaming service's adapter.
+
+        With ``detect_tones`` it also reports an answering machine's record tone (``ToneHeard``);
+        ``language`` is the call's BCP-47 tag (None: the configured one).
+        """
+        if self._recognition is not None:
+            return self._recognition(self, detect_tones, language)
+        # Imported here: voice/listening.py builds on this factory.
+        from byourside_server.voice.listening import BatchRecognition
+
+        return BatchRecognition(self, detect_tones=detect_tones, language=language)
+
 
 def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
-    """faster-whisper + Piper + webrtcvad (+ Smart Turn), all offline."""
+    """faster-whisper + Piper + webrtcvad (+ Smart Turn), all offline; or Deepgram hearing (BYS_STT), a cloud voice (BYS_TTS)."""
     from byourside_server.voice.stt import FasterWhisperSTT
     from byourside_server.voice.tts import load_tts
 
     cache = config.model_cache_dir or (data_dir / "models")
     detector = turn_detector(config)
     speaker = cloud_tts(config) if config.tts != "local" else None
+    hearing = deepgram_stt(config) if config.stt == "deepgram" else None
+    if hearing is not None:
+        stt, recognition = hearing
+    else:
+        stt = lambda: FasterWhisperSTT.load(config.stt_model, cache, config.stt_language,
+                                          config.stt_threads, config.stt_workers)
+        recognition = None
     return VoiceFactory(
-        stt=lambda: FasterWhisperSTT.load(config.stt_model, cache, config.stt_language, config.stt_threads),
+        stt=stt,
+        recognition=recognition,
         tts=(lambda: speaker) if speaker is not None else (lambda: load_tts(config.tts_engine, config.tts_voice)),
         endpointer=lambda: make_endpointer(config, detector),
         barge_in_ms=config.barge_in_ms,
@@ -166,6 +202,37 @@ def local_voice(config: VoiceConfig, data_dir: Path) -> VoiceFactory:
         stt_early_ms=config.stt_early_ms,
         speculate=config.turn_speculate,
     )
+
+
+def deepgram_stt(config: VoiceConfig) -> tuple[Callable[[], SpeechToText],
+                                                 Callable[[VoiceFactory, bool, str | None], RecognitionStream]]:
+    """BYS_STT=deepgram: the batch recogniser (speech heard over ours) and each call's live stream.
+
+    ValueError (at start-up) says what is missing.
+    """
+    if not config.deepgram_api_key:
+        raise ValueError("BYS_STT=deepgram needs BYS_DEEPGRAM_API_KEY")
+    try:
+        import websockets  # noqa: F401 - the provider's client
+    except ImportError:
+        raise ValueError("BYS_STT=deepgram needs websockets. "
+                         "Install: pip install 'byourside-server[realtime]'") from None
+    from byourside_server.voice.providers.deepgram import (
+        DeepgramOptions,
+        DeepgramRecognition,
+        DeepgramSTT,
+    )
+    from byourside_server.voice.tones import BeepDetector
+
+    options = DeepgramOptions(config.deepgram_api_key, model=config.deepgram_model, url=config.deepgram_url,
+                              language=config.stt_language, endpointing_ms=config.deepgram_endpointing_ms,
+                              utterance_end_ms=config.deepgram_utterance_end_ms)
+
+    def recognition(voice: VoiceFactory, detect_tones: bool, language: str | None) -> RecognitionStream:
+        return DeepgramRecognition(options.for_language(language), voice.endpointer(),
+                                   tones=BeepDetector() if detect_tones else None)
+
+    return (lambda: DeepgramSTT(options)), recognition
 
 
 def cloud_tts(config: VoiceConfig) -> TextToSpeech:

@@ -55,8 +55,10 @@ ListenEvent = RecognitionEvent | ToneHeard
 
 
 class BatchRecognition(RecognitionStream):
-    def __init__(self, voice: VoiceFactory, *, detect_tones: bool = False, transcribe_early: bool = True) -> None:
+    def __init__(self, voice: VoiceFactory, *, detect_tones: bool = False, transcribe_early: bool = True,
+                 language: str | None = None) -> None:
         self.voice = voice
+        self.language = language  # the call's BCP-47 tag, for the recogniser (None: its own setting)
         self.endpointer = voice.endpointer()
         self.tones = BeepDetector() if detect_tones else None
         self._last_tone_ms: int | None = None
@@ -130,7 +132,7 @@ class BatchRecognition(RecognitionStream):
             early = None
         self._enqueue((utterance, self._now_ms, early[1] if early is not None else None))
 
-    def _enqueue(self, item) -> None:  # noqa: ANN001
+    def _enqueue(self, item) -> None:
         self._unfinished += 1
         self._closed.put_nowait(item)
         if self._worker is None:
@@ -142,7 +144,8 @@ class BatchRecognition(RecognitionStream):
         if stt is None or pending is None:
             return
         self._drop_early()
-        task = asyncio.get_running_loop().create_task(stt.transcribe(pending.pcm, TELEPHONE_RATE))
+        task = asyncio.get_running_loop().create_task(
+            stt.for_language(self.language).transcribe(pending.pcm, TELEPHONE_RATE))
         asked_ms = self._now_ms
         task.add_done_callback(lambda t: self._interim(pending, t, asked_ms))
         self._early = (pending, task)
@@ -179,7 +182,7 @@ class BatchRecognition(RecognitionStream):
                 utterance, decided_ms, early = item
                 try:
                     text = await self._transcribe(utterance, early)
-                except Exception:  # noqa: BLE001 - one turn that cannot be recognised is reported empty
+                except Exception:
                     log.exception("stt_failed")
                     text = ""
                 # On the media timeline, like every other figure of the turn: the recognition still left
@@ -201,7 +204,7 @@ class BatchRecognition(RecognitionStream):
                 self.early_transcripts_used += 1
                 return text
         stt, _ = await self.voice.load()
-        return await stt.transcribe(utterance.pcm, TELEPHONE_RATE)
+        return await stt.for_language(self.language).transcribe(utterance.pcm, TELEPHONE_RATE)
 
     def events_now(self) -> list[ListenEvent]:
         """The events already reported and not yet read, without waiting."""

@@ -43,6 +43,12 @@ class SpeechToText(ABC):
     async def transcribe(self, pcm: np.ndarray, sample_rate: int) -> str:
         """Text of an utterance (int16 PCM); empty when nothing intelligible was said."""
 
+    def for_language(self, language: str | None) -> SpeechToText:
+        """This recogniser for one call's language (a BCP-47 tag, or ``auto``; None: as configured).
+
+        Default: unchanged (a recogniser of one language)."""
+        return self
+
 
 @dataclass(frozen=True)
 class SpeechStarted:
@@ -134,6 +140,12 @@ class TextToSpeech(ABC):
     @abstractmethod
     async def synthesize(self, text: str) -> np.ndarray:
         """Render ``text`` as 8 kHz int16 PCM."""
+
+    def for_call(self, voice: str | None = None, language: str | None = None) -> TextToSpeech:
+        """This speaker with one call's voice (a catalogue or contract name) and language (a BCP-47 tag).
+
+        Default: unchanged (a speaker with one voice, such as the packaged Piper voice)."""
+        return self
 
     async def render(self, text: str) -> SpeechChunk:
         """``text`` as a chunk; a TTS that knows its word timings fills ``word_end_ms``."""

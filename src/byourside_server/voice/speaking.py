@@ -18,8 +18,7 @@ from byourside_server.voice.ports import SpeechChunk
 
 # Words that acknowledge without taking the turn; heard over our speech they do not stop it.
 BACKCHANNEL_WORDS = frozenset(
-    "uh huh uh-huh mm mmm mhm mm-hmm hmm um yeah yes yep yup ok okay right sure alright got it i see oh ah "
-    "aha cool great fine".split())
+    ["uh", "huh", "uh-huh", "mm", "mmm", "mhm", "mm-hmm", "hmm", "um", "yeah", "yes", "yep", "yup", "ok", "okay", "right", "sure", "alright", "got", "it", "i", "see", "oh", "ah", "aha", "cool", "great", "fine"])
 BACKCHANNEL_MAX_WORDS = 3
 
 

@@ -21,21 +21,45 @@ from byourside_server.voice.ports import SpeechToText
 WHISPER_RATE = 16_000
 
 
+def whisper_language(tag: str | None) -> str | None:
+    """Whisper's code for a BCP-47 tag (``he-IL`` -> ``he``); None for ``auto`` or a language Whisper lacks."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    code = (tag or "").split("-")[0].strip().lower()
+    code = {"iw": "he", "nb": "no"}.get(code, code)  # older or regional codes Whisper knows by another name
+    return code if code in _LANGUAGE_CODES else None
+
+
 class FasterWhisperSTT(SpeechToText):
-    def __init__(self, model, language: str) -> None:
+    def __init__(self, model, language: str | None, lock: threading.Semaphore | None = None,
+                 workers: int = 1) -> None:
         self.model = model
-        self.language = language
-        self._lock = threading.Lock()  # one transcription at a time per model: CPU bound anyway
+        self.language = language  # Whisper's code ("en", "he", ...); None: detected per utterance
+        # As many transcriptions at once as the model has workers (see ``load``); the rest wait their turn, and
+        # one whose caller went away while it waited is skipped.
+        self._lock = lock or threading.BoundedSemaphore(workers)
+
+    def for_language(self, language: str | None) -> FasterWhisperSTT:
+        """The same model (and its lock) transcribing in a call's language (None: this one's); ``auto``, or a
+        language Whisper lacks, is detected per utterance."""
+        code = whisper_language(language)
+        if language is None or code == self.language:
+            return self
+        return FasterWhisperSTT(self.model, code, self._lock)
 
     @classmethod
-    def load(cls, name_or_path: str, cache_dir: Path, language: str = "en", threads: int = 2) -> FasterWhisperSTT:
+    def load(cls, name_or_path: str, cache_dir: Path, language: str = "en", threads: int = 2,
+             workers: int = 2) -> FasterWhisperSTT:
+        """``workers`` transcriptions can run at once on one copy of the weights (CTranslate2 replicas). Two: a
+        turn's transcription never waits behind an early guess at a pause the callee went on from, which
+        cannot be stopped once the model runs it."""
         from faster_whisper import WhisperModel
 
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # it logs every utterance's duration
 
         source = str(packaged_whisper(cache_dir)) if name_or_path == PACKAGED_WHISPER else name_or_path
-        model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads)
-        return cls(model, language)
+        model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads, num_workers=workers)
+        return cls(model, language, workers=workers)
 
     def _run(self, audio: np.ndarray, abandoned: threading.Event) -> str:
         with self._lock:

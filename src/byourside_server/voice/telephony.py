@@ -14,7 +14,12 @@ from pathlib import Path
 
 import structlog
 
-from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony
+from byourside_server.telephony.base import (
+    DialOutcome,
+    DialRequest,
+    DialResult,
+    Telephony,
+)
 from byourside_server.voice.engine import VoiceLine
 from byourside_server.voice.factory import VoiceFactory
 
@@ -45,7 +50,8 @@ class VoicedTelephony(Telephony):
         if outcome.result is not DialResult.ANSWERED or outcome.media is None:
             return outcome
         line = VoiceLine(outcome.media, self.voice, request.call_id,
-                         self.recordings_dir if request.record else None)
+                         self.recordings_dir if request.record else None,
+                         voice_name=request.voice, language=request.language)
         return DialOutcome(DialResult.ANSWERED, line=line, reason=outcome.reason, media=outcome.media)
 
     async def aclose(self) -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import structlog
-
 import numpy as np
+import structlog
 
 from byourside_server.voice.audio import TELEPHONE_RATE, resample
 from byourside_server.voice.models import PACKAGED_JOE, packaged_joe_voice
@@ -56,7 +55,7 @@ def load_tts(engine: str, voice: str) -> TextToSpeech:
         return PiperTTS.load(voice)
     try:
         return PiperTTS.load(voice)
-    except Exception as exc:  # noqa: BLE001 - any Piper failure: missing package, voice file, onnxruntime
+    except Exception as exc:
         if not espeak_available():
             raise
         log.warning("tts_fallback_to_espeak", error=type(exc).__name__)

@@ -27,7 +27,12 @@ import asyncio
 
 from byourside_server.telephony.base import Beep, HangUp, LineEvent, Silence, Speech
 from byourside_server.voice.listening import ToneHeard
-from byourside_server.voice.ports import FinalText, InterimText, SpeechEnded, SpeechStarted
+from byourside_server.voice.ports import (
+    FinalText,
+    InterimText,
+    SpeechEnded,
+    SpeechStarted,
+)
 
 SPECULATION_SLACK_MS = 40  # voiced time after a speculative turn's end that is a blip, not the callee going on
 MERGE_GAP_MS = 1500  # speech after a pause at most this long, before the brain answered, continues the turn
@@ -62,7 +67,7 @@ class TurnTaking:
             spec.settled_at_ms = self.listening.now_ms
 
     @staticmethod
-    def _quiet_enough_to_answer(endpointer) -> bool:  # noqa: ANN001
+    def _quiet_enough_to_answer(endpointer) -> bool:
         """The callee has been quiet for the turn detector's silence, and it has not said the turn goes on.
 
         Its answer may come late (a busy machine); until it does, the silence speaks. A pause it
@@ -155,7 +160,7 @@ class TurnTaking:
             return endpointer.voiced_ms >= self._talking_ms and started - last.end_ms <= MERGE_GAP_MS
         return self.listening.unfinished  # a closed turn still being recognised, or events unread
 
-    async def _next_event(self, wait: float):  # noqa: ANN202
+    async def _next_event(self, wait: float):
         if self._held:
             return self._held.popleft()
         get = asyncio.ensure_future(self.listening.next_event())

@@ -59,10 +59,11 @@ class CartesiaTTS(TextToSpeech):
 
     def for_call(self, voice: str | None = None, language: str | None = None) -> CartesiaTTS:
         """This speaker with a call's voice (a catalogue name, a contract name or a voice id) and language."""
-        from byourside_server.voice_catalogue import resolve_cartesia
+        from byourside_server.voice_catalogue import primary_language, resolve_cartesia
 
-        return CartesiaTTS(self.api_key, voice_id=resolve_cartesia(voice) if voice else self.voice_id,
-                           model=self.model, url=self.url, language=language or self.language, version=self.version)
+        return CartesiaTTS(self.api_key, voice_id=resolve_cartesia(voice, self.voice_id) if voice else self.voice_id,
+                           model=self.model, url=self.url, language=primary_language(language) or self.language,
+                           version=self.version)
 
     async def synthesize(self, text: str) -> np.ndarray:
         return (await self.render(text)).pcm

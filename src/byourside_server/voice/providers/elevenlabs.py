@@ -32,6 +32,8 @@ from byourside_server.voice.ports import SpeechChunk, TextToSpeech
 DEFAULT_URL = "wss://api.elevenlabs.io/v1/text-to-speech"
 DEFAULT_MODEL = "eleven_flash_v2_5"
 DEFAULT_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", one of the premade voices every account has
+# Models that take ``language_code`` (ElevenLabs enforces a language only on these; others follow the text).
+LANGUAGE_CODE_MODELS = frozenset(("eleven_flash_v2_5", "eleven_turbo_v2_5"))
 CONNECT_TIMEOUT_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 20.0  # at most this long between two messages of a rendering
 
@@ -46,6 +48,16 @@ class ElevenLabsTTS(TextToSpeech):
         self.api_key, self.voice_id, self.model, self.url = api_key, voice_id, model, url.rstrip("/")
         self.language = language  # ISO 639-1, for the multilingual models; None: the model decides
 
+    def for_call(self, voice: str | None = None, language: str | None = None) -> ElevenLabsTTS:
+        """This speaker with a call's voice (a catalogue name, a contract name or a voice id) and language."""
+        from byourside_server.voice_catalogue import (
+            primary_language,
+            resolve_elevenlabs,
+        )
+
+        return ElevenLabsTTS(self.api_key, voice_id=resolve_elevenlabs(voice, self.voice_id) if voice else self.voice_id,
+                             model=self.model, url=self.url, language=primary_language(language) or self.language)
+
     async def synthesize(self, text: str) -> np.ndarray:
         return (await self.render(text)).pcm
 
@@ -54,7 +66,7 @@ class ElevenLabsTTS(TextToSpeech):
         from websockets.exceptions import InvalidStatus, WebSocketException
 
         query = f"model_id={self.model}&output_format=ulaw_8000"
-        if self.language:
+        if self.language and self.model in LANGUAGE_CODE_MODELS:
             query += f"&language_code={self.language}"
         try:
             async with connect(f"{self.url}/{self.voice_id}/stream-input?{query}", open_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -67,11 +79,11 @@ class ElevenLabsTTS(TextToSpeech):
         except InvalidStatus as exc:
             raise ElevenLabsError(f"ElevenLabs refused the connection at {self.url} "
                                   f"(HTTP {exc.response.status_code})") from None
-        except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
+        except (TimeoutError, OSError, WebSocketException) as exc:
             raise ElevenLabsError(f"cannot render with ElevenLabs at {self.url} ({type(exc).__name__})") from None
 
 
-async def _until_final(socket: Any):  # noqa: ANN202
+async def _until_final(socket: Any):
     """The rendering's messages up to ``isFinal``; a silence of ``READ_TIMEOUT_SECONDS`` is a failure."""
     while True:
         message = json.loads(await asyncio.wait_for(socket.recv(), READ_TIMEOUT_SECONDS))

@@ -54,10 +54,13 @@ class OpenAITTS(TextToSpeech):
 
     def for_call(self, voice: str | None = None, language: str | None = None) -> OpenAITTS:
         """This speaker with a call's voice (a catalogue or contract name) and language."""
-        from byourside_server.voice_catalogue import resolve_openai_tts
+        from byourside_server.voice_catalogue import (
+            primary_language,
+            resolve_openai_tts,
+        )
 
-        return OpenAITTS(self.api_key, voice=resolve_openai_tts(voice) if voice else self.voice, model=self.model,
-                         url=self.url, language=language or self.language)
+        return OpenAITTS(self.api_key, voice=resolve_openai_tts(voice, self.voice) if voice else self.voice, model=self.model,
+                         url=self.url, language=primary_language(language) or self.language)
 
     def body(self, text: str) -> dict[str, object]:
         body: dict[str, object] = {"model": self.model, "input": text, "voice": self.voice, "response_format": "pcm"}
