@@ -39,10 +39,17 @@ const MESSAGES = Object.freeze({
   not_found: "Call not found.",
   idempotency_conflict: "This idempotency key was already used with a different request.",
   call_not_active: "The call is no longer active.",
+  invalid_transfer_to:
+    "The transfer numbers are not valid: one E.164 number or a list of up to 5 distinct ones, " +
+    "each a number this server may call (and not the number being called).",
   rate_limited: "Rate limited: too many calls. Try again shortly.",
   over_minute_cap: "The account's outbound minute allowance is used up.",
   placement_failed: "The carrier refused the call. Please try again later.",
   store_error: "The service is temporarily unavailable (storage). Please try again.",
+  invalid_voice: "That voice is not one this server can speak: list them with listVoices().",
+  unsupported_language:
+    "This server cannot speak that language. Its operator can add a realtime model (BYS_REALTIME) " +
+    "or a cloud voice (BYS_TTS) with an LLM brain for more languages.",
   internal_error: "The service is temporarily unavailable. Please try again.",
 });
 
@@ -141,17 +148,22 @@ class Client {
     this._now = now ?? (() => Date.now());
   }
 
-  /** Place a call; resolves to `{callId, status, language, languageSource, voice}`. */
+  /**
+   * Place a call; resolves to `{callId, status, language, languageSource, voice}`.
+   * (ext) `transferTo`: one E.164 number or a list of up to 5, tried in order, of people the call
+   * may be handed to when the callee asks for a person; `transferMode`: "cold" (default) or "warm"
+   * (the person hears a one-sentence brief first). A refused number is `invalid_transfer_to`.
+   */
   async placeCall(params = {}) {
     const {
       to, objective, context, fields, webhookUrl, callerId, voice, language, maxDurationSeconds, metadata,
-      voicemailMessage,
+      voicemailMessage, transferTo, transferMode,
     } = params || {};
     let { idempotencyKey } = params || {};
     const body = {};
     for (const [k, v] of Object.entries({
       to, objective, context, fields, webhookUrl, callerId, voice, language, maxDurationSeconds, metadata,
-      voicemailMessage,
+      voicemailMessage, transferTo, transferMode,
     })) {
       if (v !== undefined && v !== null) body[k] = v;
     }

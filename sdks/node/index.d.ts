@@ -6,6 +6,8 @@ export type CallStatus =
 
 export type FieldType = "string" | "boolean" | "number";
 
+export type TransferMode = "cold" | "warm";
+
 export interface FieldSpec {
   name: string;
   type?: FieldType;
@@ -27,6 +29,13 @@ export interface PlaceCallParams {
   metadata?: Record<string, string>;
   /** (ext) left after the tone when an answering machine picks up. */
   voicemailMessage?: string;
+  /**
+   * (ext) people the call may be handed to when the callee asks for a person: one E.164 number or
+   * a list of up to 5, tried in order; each passes the same checks as `to` (`invalid_transfer_to`).
+   */
+  transferTo?: string | string[];
+  /** (ext) "cold" (default): connect at once; "warm": the person hears a one-sentence brief first. */
+  transferMode?: TransferMode;
   /** (ext) sent as the Idempotency-Key header; generated when maxRetries > 0. */
   idempotencyKey?: string;
 }
@@ -69,6 +78,9 @@ export interface Call {
   endedAt: string | null;
   durationSeconds: number | null;
   endReason?: string | null;
+  /** (ext) the request's transfer numbers, or null. */
+  transferTo?: string[] | null;
+  transferMode?: TransferMode | null;
   objectiveMet?: boolean | null;
   metadata?: Record<string, string> | null;
   [key: string]: unknown;

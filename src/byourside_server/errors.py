@@ -60,6 +60,14 @@ class InvalidVoice(ApiError):
     default_message = "'voice' names no voice this deployment can speak: pick one from GET /v1/agent/voices."
 
 
+class UnsupportedLanguage(ApiError):
+    """(ext) The call's language is one this deployment cannot speak (the offline agent speaks English only)."""
+
+    token, http_status = "unsupported_language", 400
+    default_message = ("This deployment cannot conduct a call in that language: set BYS_REALTIME or a cloud voice "
+                       "(BYS_TTS) with an LLM brain for more languages.")
+
+
 class InvalidWebhookUrl(ApiError):
     token, http_status = "invalid_webhook_url", 400
     default_message = "'webhookUrl' must be an https:// URL on a public address."

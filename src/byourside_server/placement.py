@@ -9,23 +9,32 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 
 from byourside_server.compliance.retry import RetryPolicy
 from byourside_server.domain import FieldSpec
-from byourside_server.errors import (CallerIdNotOwned, DestinationBlocked, InvalidNumber, InvalidTransferTo, InvalidVoice,
-                                     InvalidWebhookUrl)
+from byourside_server.errors import (
+    CallerIdNotOwned,
+    DestinationBlocked,
+    InvalidNumber,
+    InvalidTransferTo,
+    InvalidVoice,
+    InvalidWebhookUrl,
+    UnsupportedLanguage,
+)
 from byourside_server.guardrails.numbers import DestinationPolicy, check_destination
 from byourside_server.guardrails.webhook_urls import check_webhook_url
 from byourside_server.services import Services
+from byourside_server.settings import Settings
 from byourside_server.store.call_types import Created, NewCall
 from byourside_server.store.records import Account, ApiKeyRecord
+from byourside_server.voice_catalogue import is_known, unspeakable
 from byourside_server.wire import created_response
-from byourside_server.voice_catalogue import is_known
 
 _HEBREW = re.compile(r"[\u0590-\u05FF]")
 _ENGLISH_BY_REGION = {"US": "en-US", "CA": "en-CA", "GB": "en-GB", "AU": "en-AU", "NZ": "en-NZ"}
@@ -81,6 +90,15 @@ def resolve_language(requested: str | None, objective: str, region: str, default
     return inferred, "auto" if requested == "auto" else "inferred"
 
 
+def check_speakable(language: str, language_source: str, settings: Settings) -> None:
+    """Refuse a call in a language this deployment cannot speak (``unsupported_language``), before anything is stored."""
+    problem = unspeakable(language, settings)
+    if problem is not None:
+        if language_source != "explicit":
+            problem += " (The language was inferred from the objective and the destination: set 'language' to choose.)"
+        raise UnsupportedLanguage(problem)
+
+
 def check_transfer_targets(numbers: tuple[str, ...], to: str, policy: DestinationPolicy) -> tuple[str, ...]:
     """The transfer numbers, each through the same guardrails as ``to``; any refusal is ``invalid_transfer_to``."""
     checked = []
@@ -127,6 +145,7 @@ async def place_call(
     language, language_source = resolve_language(
         request.language, request.objective, destination.region, settings.default_language
     )
+    check_speakable(language, language_source, settings)
     timing = await services.compliance.plan(account.id, destination.e164, scheduled_at=request.scheduled_at,
                                             strict=request.calling_hours == "strict")
     new = NewCall(

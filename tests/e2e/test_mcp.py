@@ -76,7 +76,7 @@ async def test_place_wait_and_read_a_call(transport: str, mcp_server: RunningSer
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert set(tools) == TOOLS
         assert set(tools["place_call"].inputSchema["properties"]) == {
-            "to", "objective", "context", "fields", "caller_id", "voice", "language"}
+            "to", "objective", "context", "fields", "caller_id", "voice", "language", "transfer_to", "transfer_mode"}
         assert set(tools["wait_for_call"].inputSchema["properties"]) == {"call_id", "timeout_seconds"}
         assert set(tools["list_calls"].inputSchema["properties"]) == {"limit", "status"}
 
@@ -129,6 +129,32 @@ async def test_list_voices_names_what_place_call_accepts(transport: str, mcp_ser
         assert catalogue["default"] == "alloy" and "shimmer" in catalogue["aliases"]
         refused = await session.call_tool("place_call", {"to": "+14155550123", "objective": "x", "voice": "Bob"})
         assert refused.isError and payload(refused)["error"] == "invalid_voice"
+
+
+@pytest.mark.parametrize("transport", sorted(SESSIONS))
+async def test_place_call_hands_the_callee_to_a_person(transport: str, mcp_server: RunningServer, key: str) -> None:
+    async with SESSIONS[transport](mcp_server, key) as session:
+        schema = {t.name: t for t in (await session.list_tools()).tools}["place_call"].inputSchema["properties"]
+        assert "real person" in schema["transfer_to"]["description"]
+        assert "brief" in schema["transfer_mode"]["description"]
+        placed = await session.call_tool("place_call", {
+            "to": "+14155550134",  # the simulator's callee who asks for a real person
+            "objective": f"Ask when the policy renewal is due ({transport})",
+            "transfer_to": ["+14155550161", "+14155550100"],  # busy, then a line that answers
+            "transfer_mode": "warm"})
+        assert not placed.isError, placed.content
+        waited = await session.call_tool("wait_for_call", {"call_id": payload(placed)["callId"], "timeout_seconds": 60})
+        call = payload(waited)
+        assert (call["status"], call["endReason"]) == ("completed", "transferred"), call
+        assert (call["transferTo"], call["transferMode"]) == (["+14155550161", "+14155550100"], "warm")
+
+        itself = await session.call_tool("place_call", {
+            "to": "+14155550123", "objective": "x", "transfer_to": ["+14155550123"]})
+        assert itself.isError and payload(itself)["error"] == "invalid_transfer_to"
+        lukewarm = await session.call_tool("place_call", {
+            "to": "+14155550123", "objective": "x", "transfer_to": ["+14155550100"], "transfer_mode": "lukewarm"})
+        assert lukewarm.isError and payload(lukewarm)["error"] == "invalid_request"
+        assert "transfer_mode" in payload(lukewarm)["message"]
 
 
 @pytest.mark.parametrize("transport", sorted(SESSIONS))

@@ -54,8 +54,11 @@ async def test_language_is_inferred_or_auto(services, api):
     assert (inferred["language"], inferred["languageSource"]) == ("en-US", "inferred")
     auto = (await api.post("/v1/agent/calls", json={**GOOD, "language": "auto"}, headers=auth(secret))).json()
     assert auto["languageSource"] == "auto"
-    hebrew = (await api.post("/v1/agent/calls", json={**GOOD, "objective": "לברר מתי פתוח"}, headers=auth(secret))).json()
-    assert hebrew["language"] == "he-IL"
+    # A Hebrew objective is a Hebrew call (he-IL), which the offline agent refuses (tests/integration/
+    # test_language_refusal.py: a deployment that speaks Hebrew accepts it).
+    hebrew = await api.post("/v1/agent/calls", json={**GOOD, "objective": "לברר מתי פתוח"}, headers=auth(secret))
+    assert hebrew.status_code == 400 and hebrew.json()["error"] == "unsupported_language"
+    assert "he-IL" in hebrew.json()["message"]
 
 
 async def test_idempotency_key_replays_and_conflicts(services, api):

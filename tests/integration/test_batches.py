@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from byourside_server.agent.offline import OfflineBrain
 from byourside_server.api.app import create_app
 from byourside_server.clock import SystemClock
 from byourside_server.domain import TERMINAL_STATUSES
@@ -20,6 +21,8 @@ from byourside_server.runtime.session import SessionDeps
 from byourside_server.runtime.worker import Worker
 from byourside_server.store import schema as t
 from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Telephony
+from byourside_server.telephony.simulator.provider import SimulatorTelephony
+from byourside_server.telephony.simulator.scenarios import load_scenarios
 from fakes import EchoBrain, FakeTelephony
 from support import auth, new_account, open_services, running
 
@@ -176,6 +179,58 @@ async def test_canceling_a_batch_ends_its_waiting_calls(world):
     assert again.status_code == 409
     _, other = await new_account(services)
     assert (await api.get(f"/v1/agent/batches/{batch['batchId']}", headers=auth(other))).status_code == 404
+
+
+WANTS_PERSON = "+14155550134"  # the simulator's callee who asks for a real person
+RECEPTIONIST = "+14155550100"  # answers
+
+
+async def test_rows_carry_transfer_to_and_mode_checked_like_a_single_call(world):
+    services, api = world
+    _, secret = await new_account(services)
+    body = {
+        "defaults": {"objective": "Ask when the policy renewal is due.", "transferTo": RECEPTIONIST,
+                     "transferMode": "warm"},
+        "calls": [
+            {"to": WANTS_PERSON, "metadata": {"row": "defaults"}},
+            {"to": "+14155550125", "transferTo": ["+14155550161", RECEPTIONIST], "transferMode": "cold",
+             "metadata": {"row": "own"}},
+            {"to": "+14155550126", "transferTo": "+19001234567"},  # premium rate
+            {"to": RECEPTIONIST},  # the transfer number is the number being called
+            {"to": "+14155550127", "transferTo": "415 555 0100"},  # not E.164
+            {"to": "+14155550128", "transferMode": "lukewarm"},
+        ],
+    }
+    response = await api.post("/v1/agent/batches", json=body, headers=auth(secret))
+    assert response.status_code == 201, response.text
+    batch = response.json()
+    assert [(r["row"], r["error"]) for r in batch["rejectedRows"]] == [
+        (3, "invalid_transfer_to"), (4, "invalid_transfer_to"), (5, "invalid_transfer_to"), (6, "invalid_request")]
+    assert "0100" not in json.dumps(batch["rejectedRows"])  # refusals name no number
+    csv_batch = await api.post("/v1/agent/batches", content=(
+        b"to,objective,transferTo,transferMode\n"
+        b"+14155550129,Confirm the booking,+14155550100;+14155550161,warm\n"
+        b"+14155550130,Confirm the booking,,\n"), headers={**auth(secret), "Content-Type": "text/csv"})
+    assert csv_batch.status_code == 201 and csv_batch.json()["rejectedRows"] == [], csv_batch.text
+    calls = (await api.get("/v1/agent/calls", headers=auth(secret))).json()["calls"]
+    shown = {c["to"]: (c["transferTo"], c["transferMode"]) for c in calls}
+    assert shown == {
+        WANTS_PERSON: ([RECEPTIONIST], "warm"),
+        "+14155550125": (["+14155550161", RECEPTIONIST], "cold"),
+        "+14155550129": ([RECEPTIONIST, "+14155550161"], "warm"),
+        "+14155550130": (None, None),
+    }
+    await api.post(f"/v1/agent/batches/{csv_batch.json()['batchId']}/cancel", headers=auth(secret))
+    telephony = SimulatorTelephony(load_scenarios(), SystemClock(), time_scale=0)
+    deps = SessionDeps(calls=services.calls, telephony=telephony, brain=OfflineBrain(), ring_timeout_seconds=30,
+                       gate=services.compliance)
+    async with running(Worker(services, deps, concurrency=2)):
+        await batch_done(api, secret, batch["batchId"])
+    calls = (await api.get("/v1/agent/calls", headers=auth(secret))).json()["calls"]
+    handed = next(c for c in calls if c["to"] == WANTS_PERSON)
+    assert (handed["status"], handed["endReason"]) == ("completed", "transferred"), handed
+    (transfer,) = telephony.transfers  # the callee who asked for a person was handed to the batch's default
+    assert transfer.to == RECEPTIONIST and transfer.brief  # warm: the person was briefed
 
 
 class CountingTelephony(Telephony):

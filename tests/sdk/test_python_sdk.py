@@ -1,7 +1,8 @@
 """Tests for the zero-dependency Python SDK (``sdks/python``, import name ``byourside``).
 
-No network (except one test against a local ``http.server`` on 127.0.0.1) and no
-sleeping: ``sleep`` is injected and recorded, the clock is a fake ``_monotonic``.
+No network (except tests against a local ``http.server`` and one against the real app served by
+uvicorn, both on 127.0.0.1) and no sleeping: ``sleep`` is injected and recorded, the clock is a
+fake ``_monotonic``.
 """
 
 import ast
@@ -268,6 +269,27 @@ def test_place_call_omits_none_but_keeps_falsy_values():
     assert transport.requests[0].json == {"to": "+14155550123", "objective": "x", "fields": [], "language": "auto"}
 
 
+def test_place_call_transfer_to_one_number_or_a_list_and_the_mode():
+    client, transport, _ = make((201, PLACED), (201, PLACED), (201, PLACED))
+    client.place_call("+14155550123", "x", transfer_to="+14155550100")
+    client.place_call("+14155550123", "x", transfer_to=("+14155550100", "+14155550101"), transfer_mode="warm")
+    client.place_call("+14155550123", "x", transfer_mode="cold")
+    assert [r.json for r in transport.requests] == [
+        {"to": "+14155550123", "objective": "x", "transferTo": "+14155550100"},
+        {"to": "+14155550123", "objective": "x", "transferTo": ["+14155550100", "+14155550101"],
+         "transferMode": "warm"},
+        {"to": "+14155550123", "objective": "x", "transferMode": "cold"},
+    ]
+
+
+def test_invalid_transfer_to_has_a_friendly_message():
+    client, _, _ = make((400, {"error": "invalid_transfer_to", "message": "server text"}))
+    with pytest.raises(ByoursideError) as info:
+        client.place_call("+14155550123", "x", transfer_to="4155550100")
+    assert info.value.code == "invalid_transfer_to" and info.value.status == 400
+    assert "transfer" in info.value.message and info.value.server_message == "server text"
+
+
 def test_place_call_idempotency_key_header():
     client, transport, _ = make((201, PLACED))
     client.place_call("+14155550123", "x", idempotency_key="order-42")
@@ -511,6 +533,7 @@ ERROR_CASES = [
     ("invalid_fields", 400, None),
     ("invalid_webhook_url", 400, None),
     ("destination_blocked", 400, None),
+    ("invalid_transfer_to", 400, None),
     ("caller_id_not_owned", 403, None),
     ("unauthorized", 401, "Invalid or missing API key."),
     ("not_found", 404, "No call found with that id (or it does not belong to your account)."),
@@ -1032,3 +1055,54 @@ def test_the_client_error_message_is_map_error_and_the_server_text_stays_reachab
         client.place_call("+19001234567", "x")
     assert info.value.message == map_error(400, body)
     assert info.value.server_message == "Premium-rate numbers are blocked."
+
+
+# ------------------------------------------------------- against the real server
+
+
+async def test_transfer_to_against_the_real_server_hands_the_callee_to_a_person(tmp_path):
+    """The SDK over loopback HTTP to the real app (uvicorn), with a worker running the call on the
+    phone simulator: the callee at +1 415 555-0134 asks for a person and is handed over."""
+    import asyncio
+
+    import uvicorn
+    from support import new_account, open_services
+
+    from byourside_server.agent.offline import OfflineBrain
+    from byourside_server.api.app import create_app
+    from byourside_server.clock import SystemClock
+    from byourside_server.runtime.session import SessionDeps
+    from byourside_server.runtime.worker import Worker
+    from byourside_server.telephony.simulator.provider import SimulatorTelephony
+    from byourside_server.telephony.simulator.scenarios import load_scenarios
+
+    services = await open_services(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    _, secret = await new_account(services)
+    telephony = SimulatorTelephony(load_scenarios(), SystemClock(), time_scale=0)
+    worker = Worker(services, SessionDeps(calls=services.calls, telephony=telephony, brain=OfflineBrain(),
+                                          ring_timeout_seconds=30), concurrency=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    tasks = [asyncio.create_task(server.serve()), asyncio.create_task(worker.run())]
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        client = Client(secret, f"http://127.0.0.1:{port}")
+        placed = await asyncio.to_thread(client.place_call, "+14155550134", "Ask when the policy renewal is due.",
+                                         transfer_to=["+14155550161", "+14155550100"], transfer_mode="warm")
+        call = await asyncio.to_thread(client.wait_for_call, placed["callId"], 120, 0.05)
+        assert (call["status"], call["endReason"]) == ("completed", "transferred"), call
+        assert (call["transferTo"], call["transferMode"]) == (["+14155550161", "+14155550100"], "warm")
+        (handed,) = telephony.transfers  # the busy first number did not take it; the second did
+        assert handed.to == "+14155550100" and handed.brief
+        with pytest.raises(ByoursideError) as refused:
+            await asyncio.to_thread(client.place_call, "+14155550123", "x", transfer_to="+19001234567")
+        assert (refused.value.status, refused.value.code) == (400, "invalid_transfer_to")
+    finally:
+        worker.stop()
+        server.should_exit = True
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+        await services.aclose()

@@ -147,6 +147,28 @@ test("place a call to the simulator and wait until it is completed", { skip }, a
   assert.equal(cancel.status, 409);
 });
 
+test("transferTo hands the callee who asks for a person to the first number that answers", { skip }, async () => {
+  const c = client();
+  const placed = await c.placeCall({
+    to: "+14155550134", // the simulator's callee who asks for a real person
+    objective: "Ask when the policy renewal is due.",
+    transferTo: ["+14155550161", "+14155550100"], // busy, then a line that answers
+    transferMode: "warm",
+  });
+  const call = await c.waitForCall(placed.callId, { timeoutMs: 60000, intervalMs: 100 });
+  assert.equal(call.status, "completed");
+  assert.equal(call.endReason, "transferred");
+  assert.deepEqual(call.transferTo, ["+14155550161", "+14155550100"]);
+  assert.equal(call.transferMode, "warm");
+  assert.match(call.transcript, /real person/);
+
+  const refused = await c.placeCall({ to: "+14155550123", objective: "Hi", transferTo: "+14155550123" })
+    .catch((e) => e);
+  assert.ok(refused instanceof ByoursideError);
+  assert.equal(refused.code, "invalid_transfer_to");
+  assert.equal(refused.status, 400);
+});
+
 test("getUsage reports the account's calls by day and status and the month's cap", { skip }, async () => {
   const c = client({}, idle);
   const today = new Date().toISOString().slice(0, 10);

@@ -116,6 +116,29 @@ test("placeCall leaves out unset options and sends no idempotency key without re
   assert.equal(calls[0].headers["Idempotency-Key"], undefined);
 });
 
+test("placeCall sends transferTo as one number or a list, and transferMode", async () => {
+  const { fetchImpl, calls } = scriptedFetch(
+    { status: 201, body: { callId: "c1" } }, { status: 201, body: { callId: "c2" } },
+    { status: 400, body: { error: "invalid_transfer_to", message: "server text" } },
+  );
+  const c = client(fetchImpl);
+  await c.placeCall({ to: "+14155550123", objective: "Hi", transferTo: "+14155550100" });
+  await c.placeCall({
+    to: "+14155550123", objective: "Hi", transferTo: ["+14155550100", "+14155550101"], transferMode: "warm",
+  });
+  assert.deepEqual(calls.map((x) => x.parsedBody), [
+    { to: "+14155550123", objective: "Hi", transferTo: "+14155550100" },
+    { to: "+14155550123", objective: "Hi", transferTo: ["+14155550100", "+14155550101"], transferMode: "warm" },
+  ]);
+  const refused = await c.placeCall({ to: "+14155550123", objective: "Hi", transferTo: "4155550100" })
+    .catch((e) => e);
+  assert.ok(refused instanceof ByoursideError);
+  assert.equal(refused.code, "invalid_transfer_to");
+  assert.equal(refused.status, 400);
+  assert.match(refused.message, /^The transfer numbers are not valid/);
+  assert.equal(refused.serverMessage, "server text");
+});
+
 test("getCall and cancelCall URL-encode the id", async () => {
   const { fetchImpl, calls } = scriptedFetch({ status: 200, body: { callId: "c 1", status: "queued" } });
   const c = client(fetchImpl);

@@ -6,7 +6,7 @@ import os
 import time
 import urllib.parse
 import uuid
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import TEMPORARY_MESSAGE, ByoursideError, error_from_response
 from ._transport import UrllibTransport, lower_headers, parse_retry_after
@@ -121,11 +121,18 @@ class Client(object):
         max_duration_seconds: Optional[int] = None,
         metadata: Optional[Mapping[str, str]] = None,
         idempotency_key: Optional[str] = None,
-        voicemail_message: Optional[str] = None
+        voicemail_message: Optional[str] = None,
+        transfer_to: Union[str, Sequence[str], None] = None,
+        transfer_mode: Optional[str] = None
     ) -> Dict[str, Any]:
         """Place a call; returns the 201 body ``{callId, status, language, languageSource, voice}``.
 
         ``voicemail_message`` (a byourside extension) is left after the tone when a machine answers.
+
+        ``transfer_to`` (ext): one E.164 number, or a list of up to five tried in order, of people
+        the call may be handed to when the callee asks for a person; each passes the same checks as
+        ``to`` (``invalid_transfer_to`` otherwise). ``transfer_mode`` (ext): ``"cold"`` (the
+        default: connect at once) or ``"warm"`` (the person hears a one-sentence brief first).
 
         With ``max_retries > 0`` and no ``idempotency_key``, a random key is generated
         so that a retried request can never place a second call.
@@ -143,9 +150,12 @@ class Client(object):
             ("maxDurationSeconds", max_duration_seconds),
             ("metadata", metadata),
             ("voicemailMessage", voicemail_message),
+            ("transferTo", transfer_to),
+            ("transferMode", transfer_mode),
         ):
             if value is not None:
-                payload[key] = list(value) if key == "fields" else value
+                listed = key == "fields" or (key == "transferTo" and not isinstance(value, str))
+                payload[key] = list(value) if listed else value
         if idempotency_key is None and self.max_retries > 0:
             idempotency_key = str(uuid.uuid4())
         return self._request(

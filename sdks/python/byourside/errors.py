@@ -28,6 +28,11 @@ _TOKEN_MESSAGES = {
     "invalid_webhook_url": "The webhook URL must be https:// on a public address.",
     "idempotency_conflict": "This idempotency key was already used with a different request.",
     "call_not_active": "The call is no longer active.",
+    "invalid_transfer_to": "The transfer numbers are not valid: one E.164 number or a list of up to 5 distinct ones, "
+                           "each a number this server may call (and not the number being called).",
+    "invalid_voice": "That voice is not one this server can speak: list them with list_voices().",
+    "unsupported_language": "This server cannot speak that language. Its operator can add a realtime model "
+                            "(BYS_REALTIME) or a cloud voice (BYS_TTS) with an LLM brain for more languages.",
     "internal_error": TEMPORARY_MESSAGE,
 }
 

@@ -172,7 +172,7 @@ ERROR_SCHEMA = {
 
 _ERROR_DESCRIPTIONS = {
     400: "invalid_request, to_required, objective_required, invalid_number, invalid_fields, invalid_webhook_url, "
-         "destination_blocked, invalid_voice (ext), invalid_transfer_to (ext)",
+         "destination_blocked, invalid_voice (ext), invalid_transfer_to (ext), unsupported_language (ext)",
     401: "unauthorized: no, malformed, unknown or revoked Bearer key",
     403: "caller_id_not_owned, destination_suppressed (ext)",
     404: "not_found",

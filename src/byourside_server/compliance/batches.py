@@ -4,9 +4,11 @@ A batch is ``{"defaults": {call request keys}, "calls": [{per-row keys}], "webho
 or the same with ``"csv": "<CSV text>"`` in place of ``calls``, or a CSV file posted as
 ``text/csv``. A CSV's header names the keys (``to``, ``objective``, ``context``, ``scheduledAt``,
 ``callerId``, ``voice``, ``language``, ``webhookUrl``, ``voicemailMessage``,
-``maxDurationSeconds``, ``callingHours``, and ``metadata.<key>`` for metadata). Each row is the
-defaults with its own keys over them, checked exactly as ``POST /v1/agent/calls`` checks a
-request (the same validation, guardrails, caller ID, do-not-call list and calling hours); a
+``maxDurationSeconds``, ``callingHours``, ``transferTo`` (several numbers separated by ``;``),
+``transferMode``, and ``metadata.<key>`` for metadata). Each row is the defaults with its own
+keys over them, checked exactly as ``POST /v1/agent/calls`` checks a request (the same
+validation, guardrails for ``to`` and every ``transferTo`` number, caller ID, do-not-call list
+and calling hours); a
 row that fails is reported with its one token and left out. A body that cannot be read at
 all creates nothing.
 """
@@ -15,19 +17,37 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from byourside_server.compliance.hours import CallingHours
-from byourside_server.compliance.service import HOLD_CALLING_HOURS, HOLD_SCHEDULED, NEVER_OPEN, opening
 from byourside_server.compliance.requests import check_schedule_horizon
-from byourside_server.errors import (ApiError, CallerIdNotOwned, DestinationSuppressed, InvalidRequest,
-                                     InvalidVoice, OutsideCallingHours)
+from byourside_server.compliance.service import (
+    HOLD_CALLING_HOURS,
+    HOLD_SCHEDULED,
+    NEVER_OPEN,
+    opening,
+)
+from byourside_server.errors import (
+    ApiError,
+    CallerIdNotOwned,
+    DestinationSuppressed,
+    InvalidRequest,
+    InvalidVoice,
+    OutsideCallingHours,
+)
 from byourside_server.guardrails.numbers import Destination, check_destination
 from byourside_server.guardrails.text import check_json_text
 from byourside_server.guardrails.webhook_urls import check_webhook_url
-from byourside_server.placement import CallRequest, check_sendable_url, resolve_language
+from byourside_server.placement import (
+    CallRequest,
+    check_sendable_url,
+    check_speakable,
+    check_transfer_targets,
+    resolve_language,
+)
 from byourside_server.services import Services
 from byourside_server.store.call_types import NewCall
 from byourside_server.store.records import Account, ApiKeyRecord
@@ -36,7 +56,7 @@ from byourside_server.voice_catalogue import is_known
 MAX_ROWS = 10_000
 MAX_BATCH_BYTES = 10 * 1024 * 1024
 _CSV_KEYS = ("to", "objective", "context", "scheduledAt", "callerId", "voice", "language", "webhookUrl",
-             "voicemailMessage", "maxDurationSeconds", "callingHours")
+             "voicemailMessage", "maxDurationSeconds", "callingHours", "transferTo", "transferMode")
 _INTEGER_KEYS = ("maxDurationSeconds",)
 
 
@@ -114,6 +134,8 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
                 row.setdefault("metadata", {})[name[9:]] = cell
             elif name in _INTEGER_KEYS:
                 row[name] = int(cell) if cell.strip().isdigit() else cell
+            elif name == "transferTo" and ";" in cell:  # E.164 never contains ';'
+                row[name] = [number.strip() for number in cell.split(";") if number.strip()]
             else:
                 row[name] = cell
         rows.append(row)
@@ -173,6 +195,7 @@ async def _check_one(services: Services, account: Account, key: ApiKeyRecord, re
     destination = destinations[request.to]
     if isinstance(destination, ApiError):
         raise destination
+    transfer_to = check_transfer_targets(request.transfer_to, destination.e164, services.destination_policy)
     if request.webhook_url:
         if request.webhook_url not in checked_urls:  # each distinct URL is checked (and resolved) once
             try:
@@ -203,6 +226,7 @@ async def _check_one(services: Services, account: Account, key: ApiKeyRecord, re
     reason = HOLD_CALLING_HOURS if opens > due else HOLD_SCHEDULED if due > now else None
     language, language_source = resolve_language(request.language, request.objective, destination.region,
                                                  settings.default_language)
+    check_speakable(language, language_source, settings)
     new = NewCall(
         to_number=destination.e164, from_number=caller_id, objective=request.objective, context=request.context,
         fields=request.fields, webhook_url=request.webhook_url,
@@ -212,5 +236,6 @@ async def _check_one(services: Services, account: Account, key: ApiKeyRecord, re
         metadata=request.metadata, voicemail_message=request.voicemail_message, scheduled_at=request.scheduled_at,
         not_before=opens, hold_reason=reason,
         retry=request.retry.to_json() if request.retry is not None else None,
+        transfer={"to": list(transfer_to), "mode": request.transfer_mode} if transfer_to else None,
     )
     return new, opens

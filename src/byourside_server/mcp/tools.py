@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import byourside
@@ -140,6 +140,18 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         caller_id: Annotated[str | None, Field(description="E.164 number owned by the account to call from")] = None,
         voice: Annotated[str | None, Field(description="Voice name (default: the key's, then the platform's)")] = None,
         language: Annotated[str | None, Field(description="BCP-47 tag such as en-US, or auto")] = None,
+        transfer_to: Annotated[
+            list[str] | None,
+            Field(description="People the call may be handed to if the callee asks for a real person: a list of "
+                              "1 to 5 E.164 numbers (a list even for one), tried in order until one answers; each "
+                              "is checked like 'to' and may not be 'to' itself. The call then ends completed with "
+                              "endReason transferred. Leave out to never transfer"),
+        ] = None,
+        transfer_mode: Annotated[
+            Literal["cold", "warm"] | None,
+            Field(description="How the person is connected: cold (default) at once; warm after hearing a "
+                              "one-sentence brief of who is calling and why. Only with transfer_to"),
+        ] = None,
     ) -> CallToolResult:
         """Place an outbound AI phone call. Returns {callId, status: queued, language, voice} at once;
         follow it with wait_for_call or get_call."""
@@ -147,7 +159,8 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         if err:
             return err
         result, err = await _run(client, lambda: client.place_call(
-            to, objective, context=context, fields=fields, caller_id=caller_id, voice=voice, language=language
+            to, objective, context=context, fields=fields, caller_id=caller_id, voice=voice, language=language,
+            transfer_to=transfer_to, transfer_mode=transfer_mode,
         ))
         return err or _text(result)
 
@@ -258,7 +271,8 @@ def build_mcp(client_factory: ClientFactory, *, poll_seconds: float = POLL_SECON
         defaults: Annotated[
             dict[str, Any] | None,
             Field(description='Call request keys every row starts from, e.g. {"objective": "...", "fields": [...], '
-                              '"retry": {"on": ["no_answer"], "maxAttempts": 3, "backoffMinutes": 60}}'),
+                              '"retry": {"on": ["no_answer"], "maxAttempts": 3, "backoffMinutes": 60}, '
+                              '"transferTo": ["+14155550100"], "transferMode": "warm"}'),
         ] = None,
     ) -> CallToolResult:
         """Place many calls at once, paced by the account's concurrent-call limit and the callees'

@@ -47,7 +47,19 @@ def _simulator(settings: Settings, clock: Clock) -> Telephony:
 def _offline(settings: Settings) -> Brain:
     from byourside_server.agent.offline import OfflineBrain
 
-    return OfflineBrain()
+    if settings.offline_extractor != "model":
+        return OfflineBrain()
+    from byourside_server.agent.understanding.small_model import (
+        SmallModelError,
+        fallback_for,
+    )
+
+    try:
+        fallback = fallback_for(settings.data_dir / "models", settings.offline_model_path,
+                                threads=settings.offline_model_threads)
+    except SmallModelError as exc:
+        raise ProviderError(str(exc)) from None
+    return OfflineBrain(fallback=fallback)
 
 
 def _llm(settings: Settings) -> Brain:
@@ -133,6 +145,6 @@ def _for_realtime(settings: Settings, telephony: Telephony) -> Telephony:
     if not isinstance(telephony, VoicedTelephony):
         raise ProviderError(f"BYS_REALTIME={settings.realtime} needs an audio carrier: set BYS_TELEPHONY=sip "
                             f"(BYS_TELEPHONY={settings.telephony} gives text lines)")
-    from byourside_server.voice.realtime_line import RealtimeTelephony, local_hold_renderer
+    from byourside_server.voice.realtime_line import RealtimeTelephony, local_speech_renderer
 
-    return RealtimeTelephony(telephony.carrier, telephony.recordings_dir, local_hold_renderer(settings.voice))
+    return RealtimeTelephony(telephony.carrier, telephony.recordings_dir, local_speech_renderer(settings.voice))

@@ -9,9 +9,10 @@ ends (``finished_in``, in that call's own transaction) the batch is finished.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -133,4 +134,5 @@ def _call_row(account_id: str, batch_id: str, new: NewCall, due: datetime, now: 
         # Always set: a batch's calls are paced by the claim's concurrent-call check, not placement's.
         "not_before": due, "hold_reason": new.hold_reason,
         "retry": dict(new.retry) if new.retry is not None else None, "attempt": 1, "batch_id": batch_id,
+        "transfer": dict(new.transfer) if new.transfer is not None else None,
     }

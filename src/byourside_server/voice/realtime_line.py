@@ -11,6 +11,11 @@ wraps a carrier (SIP/RTP, ...) and answers each call with a ``RealtimeLine``:
   ``latency`` report).
 - ``hold_audio``: "One moment, please." rendered once with the local TTS when
   one is installed, played while a dropped provider reconnects.
+- a warm transfer's brief: the model writes only its words, so the channel
+  renders them with the same local TTS before handing the call over; carriers
+  that play audio to the person (Telnyx's ``audio_url``, SIP's attended
+  transfer, Twilio's ``<Play>``) then play it in our voice. Without a TTS the
+  carrier gets the words alone, as before.
 
 The line has no text face (``say``/``listen``): the brain talks through the
 model. It still hangs up, and reports its recording and latency to the runtime.
@@ -26,7 +31,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import structlog
 
-from byourside_server.telephony.base import DialOutcome, DialRequest, DialResult, Line, LineEvent, Spoken, Telephony
+from byourside_server.telephony.base import (
+    DialOutcome,
+    DialRequest,
+    DialResult,
+    Line,
+    LineEvent,
+    Spoken,
+    Telephony,
+)
 from byourside_server.telephony.media import MediaChannel, MediaEvent, Playback
 from byourside_server.voice.latency import LatencyLog
 from byourside_server.voice.recorder import StereoRecorder
@@ -39,13 +52,19 @@ log = structlog.get_logger(__name__)
 HOLD_LINE = "One moment, please."
 
 
+SpeechRenderer = Callable[[str], Awaitable[np.ndarray]]
+
+
 class RelayedChannel(MediaChannel):
     """The carrier's channel with its inbound events relayed through a queue (read by one consumer)."""
 
-    def __init__(self, inner: MediaChannel) -> None:  # no super().__init__: ``ended`` is the carrier's
-        self.inner = inner
+    def __init__(self, inner: MediaChannel, call_id: str = "",
+                 render_brief: SpeechRenderer | None = None) -> None:  # no super().__init__: ``ended`` is the carrier's
+        self.inner, self.call_id = inner, call_id
         self.inbound_delay_ms = inner.inbound_delay_ms
         self.queue: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
+        self._render_brief = render_brief
+        self._rendered_brief: tuple[str, np.ndarray] | None = None  # reused for the next number of the list
 
     @property
     def ended(self) -> asyncio.Event:  # type: ignore[override]
@@ -82,7 +101,23 @@ class RelayedChannel(MediaChannel):
         await self.inner.hangup()
 
     async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
+        if brief and brief_audio is None:
+            brief_audio = await self._brief_audio(brief)
         await self.inner.transfer(to, brief, brief_audio)
+
+    async def _brief_audio(self, brief: str) -> np.ndarray | None:
+        """The brief in our voice, or None when no local TTS could render it (the carrier gets the words)."""
+        if self._render_brief is None:
+            return None
+        if self._rendered_brief is not None and self._rendered_brief[0] == brief:
+            return self._rendered_brief[1]
+        try:
+            audio = await self._render_brief(brief)
+        except Exception as exc:  # noqa: BLE001 - no TTS installed or loadable: a brief in words only
+            log.info("realtime_brief_not_rendered", call_id=self.call_id, error=type(exc).__name__)
+            return None
+        self._rendered_brief = (brief, audio)
+        return audio
 
     def answered_by(self):  # the carrier's verdict
         return self.inner.answered_by()
@@ -93,9 +128,9 @@ class RelayedChannel(MediaChannel):
 
 class RealtimeLine(Line):
     def __init__(self, media: MediaChannel, call_id: str, recordings_dir: Path | None = None,
-                 hold_audio: np.ndarray | None = None) -> None:
+                 hold_audio: np.ndarray | None = None, render_brief: SpeechRenderer | None = None) -> None:
         self.media, self.call_id, self.hold_audio = media, call_id, hold_audio
-        self.channel = RelayedChannel(media)
+        self.channel = RelayedChannel(media, call_id, render_brief)
         self.latency = LatencyLog()
         self._recorder = StereoRecorder(recordings_dir / f"{call_id}.wav") if recordings_dir else None
         self._pump = asyncio.get_running_loop().create_task(self._relay())
@@ -108,7 +143,7 @@ class RealtimeLine(Line):
                 if isinstance(event, AudioFrame) and self._recorder is not None:
                     self._recorder.write(event.inbound, event.outbound)
                 self.channel.queue.put_nowait(event)
-        except Exception:  # noqa: BLE001 - a broken relay must not leave the call unrecorded
+        except Exception:
             log.exception("realtime_relay_failed", call_id=self.call_id)
         finally:
             self.channel.queue.put_nowait(None)
@@ -146,10 +181,10 @@ class RealtimeTelephony(Telephony):
     """A carrier whose answered calls are conducted by a realtime model (see the module docstring)."""
 
     def __init__(self, carrier: Telephony, recordings_dir: Path | None = None,
-                 render_hold: Callable[[str], Awaitable[np.ndarray]] | None = None) -> None:
+                 render_speech: SpeechRenderer | None = None) -> None:
         self.carrier, self.recordings_dir = carrier, recordings_dir
         self.name = carrier.name
-        self._render_hold = render_hold
+        self._render_speech = render_speech  # the holding line and warm transfers' briefs
         self._hold: asyncio.Task | None = None
 
     def _hold_rendered(self, task: asyncio.Task) -> None:
@@ -163,14 +198,14 @@ class RealtimeTelephony(Telephony):
         return task.result()
 
     async def dial(self, request: DialRequest) -> DialOutcome:
-        if self._hold is None and self._render_hold is not None:
-            self._hold = asyncio.get_running_loop().create_task(self._render_hold(HOLD_LINE))
+        if self._hold is None and self._render_speech is not None:
+            self._hold = asyncio.get_running_loop().create_task(self._render_speech(HOLD_LINE))
             self._hold.add_done_callback(self._hold_rendered)
         outcome = await self.carrier.dial(request)
         if outcome.result is not DialResult.ANSWERED or outcome.media is None:
             return outcome
         line = RealtimeLine(outcome.media, request.call_id, self.recordings_dir if request.record else None,
-                            self._hold_audio())
+                            self._hold_audio(), self._render_speech)
         return DialOutcome(DialResult.ANSWERED, line=line, reason=outcome.reason, media=line.channel)
 
     async def aclose(self) -> None:
@@ -179,13 +214,20 @@ class RealtimeTelephony(Telephony):
         await self.carrier.aclose()
 
 
-def local_hold_renderer(config: VoiceConfig) -> Callable[[str], Awaitable[np.ndarray]]:
-    """The holding line in the local TTS's voice (BYS_TTS_ENGINE / BYS_TTS_VOICE); without one the line stays quiet."""
+def local_speech_renderer(config: VoiceConfig) -> SpeechRenderer:
+    """Text in the local TTS's voice (BYS_TTS_ENGINE / BYS_TTS_VOICE), the engine loaded once on first use.
+
+    When it cannot be loaded every rendering raises that error (the holding line stays quiet, a brief
+    goes to the carrier in words)."""
+    loading: list[asyncio.Task] = []  # the one load, shared by every rendering
 
     async def render(text: str) -> np.ndarray:
         from byourside_server.voice.tts import load_tts
 
-        tts = await asyncio.to_thread(load_tts, config.tts_engine, config.tts_voice)
+        if not loading:
+            loading.append(asyncio.get_running_loop().create_task(
+                asyncio.to_thread(load_tts, config.tts_engine, config.tts_voice)))
+        tts = await asyncio.shield(loading[0])  # a caller given up on leaves the load to the others
         return await tts.synthesize(text)
 
     return render
