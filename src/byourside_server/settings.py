@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     llm_temperature: float | None = 0.3
     llm_stream: bool = True
     sim_personas: str = "scripted"  # "llm": simulator personas are played by the configured model
+    # Offline agent: "rules" reads values with the understanding layer only; "model" also asks a small
+    # packaged model (agent/understanding/small_model.py, extra "small-model") where the rules read nothing.
+    offline_extractor: Literal["rules", "model"] = "rules"
+    offline_model_path: str | None = None  # a GGUF instead of the packaged Qwen2.5-Coder-0.5B-Instruct
+    offline_model_threads: int = Field(2, ge=1, le=64)
 
     # Realtime speech-to-speech brains (agent/realtime/): "off", "openai" or "gemini". With one, the model
     # conducts every call on its audio (needs an audio carrier, BYS_TELEPHONY=sip) and the brain above

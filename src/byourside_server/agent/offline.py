@@ -34,8 +34,9 @@ the transcript instead.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from byourside_server.agent import etiquette
 from byourside_server.agent import phrases as say
@@ -98,11 +99,14 @@ class OfflineBrain(Brain):
     name = "offline"
 
     def __init__(self, *, answer_wait_seconds: float = 5.0, reply_wait_seconds: float = 8.0,
-                 hold_wait_seconds: float = 30.0, bye_wait_seconds: float = 3.0) -> None:
+                 hold_wait_seconds: float = 30.0, bye_wait_seconds: float = 3.0,
+                 fallback: Callable[[FieldSpec, str, str], Any] | None = None) -> None:
         self.answer_wait = answer_wait_seconds
         self.reply_wait = reply_wait_seconds
         self.hold_wait = hold_wait_seconds
         self.bye_wait = bye_wait_seconds
+        # (field, question, reply) -> value, asked only where the rules read nothing (BYS_OFFLINE_EXTRACTOR)
+        self.fallback = fallback
 
     async def converse(self, task: CallTask, line: Line) -> ConversationEnd:
         return await _Conversation(self, task, line).run()
@@ -252,6 +256,8 @@ class _Conversation:
     # -- the call --
 
     async def _talk(self) -> str:
+        # The opener is known before anyone speaks: its first sentence renders while the callee says hello.
+        self.line.prepare(f"{say.greeting(self.task)} {say.purpose(self.task.objective)}")
         greeting = await self._reach_someone()
         if greeting is None:
             self.answered_by = "voicemail"
@@ -359,6 +365,8 @@ class _Conversation:
                 self.refused.append(field.name)
                 return "refused"
             value = self._value(field, reply, question)
+            if value is None and self.brain.fallback and not hear.is_unknown(reply):
+                value = await asyncio.to_thread(self.brain.fallback, field, question, reply)
             if situation == "callback" and (
                     value is None or (field.type == "boolean" and hear.yes_no(reply) is None)
                     or not hear.content_words(reply) & hear.question_words(field, question)):

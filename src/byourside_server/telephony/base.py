@@ -130,6 +130,10 @@ class Line(ABC):
         Raises CalleeHungUp if the far end hangs up before or while speaking.
         """
 
+    def prepare(self, text: str) -> None:
+        """``text`` will be said soon (an opener known before the callee speaks): an audio line renders its
+        first sentence now, so that ``say`` can start at once. A text line has nothing to prepare."""
+
     @property
     def streams_speech(self) -> bool:
         """Whether ``say_stream`` starts speaking before the text is complete (audio lines do)."""
