@@ -13,7 +13,9 @@ the synthesised audio (speech is a 10 ms window at or above -40 dBFS).
   700 ms is "Uh-huh."); with ``local`` Whisper hears them.
 - **answer to first word**: the callee answers "Hello?" and waits; we say our greeting as soon
   as we hear them. Measured: the end of "Hello?" to our greeting's first RTP frame, over
-  ``--answers`` calls (one far end each).
+  ``--answers`` calls (one far end each), twice: with the greeting prepared while the phone is
+  answered (``Line.prepare``, as the offline agent does with its opener), and not prepared (a
+  greeting only known once the callee has been heard: rendered after the turn closes).
 """
 
 from __future__ import annotations
@@ -161,14 +163,16 @@ async def barge_in(mode: str, voice: VoiceFactory, tts: TextToSpeech, workdir: P
 
 
 async def answer_to_first_word(mode: str, voice: VoiceFactory, tts: TextToSpeech, workdir: Path,
-                               answers: int) -> list[float]:
+                               answers: int, prepared: bool) -> list[float]:
     figures = []
     for k in range(answers):
-        run_dir = workdir / f"answer-{mode}-{k}"
+        run_dir = workdir / f"answer-{mode}-{'prepared' if prepared else 'cold'}-{k}"
         run_dir.mkdir()
         audio = await write_audio(tts, run_dir, "callee", [(0.3, HELLO)], 8.0)
         far_end, telephony, line = await dial(voice, audio, run_dir, after_ms=200)
         try:
+            if prepared:
+                line.prepare(GREETING)
             timeline = CalleeTimeline(line.media.rtp, audio, [])
             heard = await line.listen(8)
             if isinstance(heard, Speech) and timeline.onsets:
@@ -210,7 +214,8 @@ async def run(mode: str, workdir: Path, trials: int, answers: int) -> dict[str, 
         voice = local_voice(config, workdir)
     await voice.load()
     figures = await barge_in(mode, voice, callee_tts, workdir, trials)
-    figures["answer"] = await answer_to_first_word(mode, voice, callee_tts, workdir, answers)
+    figures["answer"] = await answer_to_first_word(mode, voice, callee_tts, workdir, answers, prepared=True)
+    figures["answer_cold"] = await answer_to_first_word(mode, voice, callee_tts, workdir, answers, prepared=False)
 
     def cell(values: list[float]) -> str:
         return f"p50 {pct(values, 50):5.0f} ms   p90 {pct(values, 90):5.0f} ms   (n={len(values)})" if values else "-"
@@ -221,6 +226,7 @@ async def run(mode: str, workdir: Path, trials: int, answers: int) -> dict[str, 
           f"{cell(figures['stop'])}")
     print(f"{mode}: backchannels over our reply: {int(sum(went_on))} of {len(went_on)} did not stop it"
           + (f" (paused for p50 {pct(pauses, 50):.0f} ms while judged)" if pauses else ""))
-    print(f"{mode}: answer to first word (end of the callee's \"Hello?\" -> our greeting's first audio): "
-          f"{cell(figures['answer'])}")
+    print(f"{mode}: answer to first word (end of the callee's \"Hello?\" -> our greeting's first audio), "
+          f"greeting prepared: {cell(figures['answer'])}")
+    print(f"{mode}: answer to first word, greeting not prepared: {cell(figures['answer_cold'])}")
     return figures

@@ -436,3 +436,35 @@ async def test_with_two_workers_a_transcription_does_not_wait_behind_one_under_w
     model.release.set()
     assert await asyncio.gather(stale, latest, third) == ["", "", ""]
     assert model.runs == 3
+
+
+class CountingTTS(CharTTS):
+    def __init__(self) -> None:
+        self.rendered: list[str] = []
+
+    async def synthesize(self, text):  # noqa: ANN001
+        self.rendered.append(text)
+        return await super().synthesize(text)
+
+
+async def test_a_prepared_opener_starts_from_audio_rendered_ahead():
+    tts = CountingTTS()
+    factory = VoiceFactory(LoudnessSTT, lambda: tts, lambda: Endpointer(lambda f: np.abs(f).max() > 2000,
+                                                                        end_silence_ms=400),
+                           barge_in_ms=500, barge_in_pause_ms=120, stt_early_ms=0)
+    await factory.load()
+    media = ScriptedMedia(callee((10_000, 0)))
+    line = VoiceLine(media, factory, "c1")
+    line.prepare("Hi, this is the assistant of Acme. I'm calling about your order.")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert tts.rendered == ["Hi, this is the assistant of Acme."]  # rendered before anything is said
+    text = "Hi, this is the assistant of Acme. I'm calling about your order. Is it still open?"
+    spoken = await run_until(media, asyncio.ensure_future(line.say(text)))
+    assert not spoken.interrupted and spoken.heard_of(text) == text
+    # The first sentence was not rendered again; the rest was rendered as it played.
+    assert tts.rendered == ["Hi, this is the assistant of Acme.", "I'm calling about your order.", "Is it still open?"]
+    assert sum(media.sent) * 20 >= len(text.replace(" ", "")) * MS_PER_CHAR - 100
+    line.prepare("Something never said.")
+    await line.hangup()  # a prepared sentence never said is dropped with the call
+    assert not line._prepared

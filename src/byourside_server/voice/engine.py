@@ -43,7 +43,7 @@ from byourside_server.voice.audio import TELEPHONE_RATE
 from byourside_server.voice.factory import VoiceFactory
 from byourside_server.voice.latency import LatencyLog
 from byourside_server.voice.listening import ToneHeard
-from byourside_server.voice.ports import FinalText, SpeechChunk, TextToSpeech
+from byourside_server.voice.ports import FinalText, SpeechChunk, TextToSpeech, split_sentences
 from byourside_server.voice.recorder import StereoRecorder
 from byourside_server.voice.speaking import Reply, is_backchannel, play_chunk
 from byourside_server.voice.turn_taking import Speculation, TurnTaking
@@ -64,6 +64,7 @@ class VoiceLine(TurnTaking, Line):
         # recogniser are the process's models set for this call (``for_call``, ``for_language``).
         self.voice_name, self.language = voice_name, language
         self._speaker: TextToSpeech | None = None
+        self._prepared: dict[str, asyncio.Task[SpeechChunk]] = {}  # first sentences rendered ahead (prepare)
         self.listening = voice.recognition(detect_tones=True, language=language)  # BatchRecognition, or a service
         self.latency = LatencyLog()
         self.amd = AnsweringMachineDetector()
@@ -212,14 +213,36 @@ class VoiceLine(TurnTaking, Line):
             self._speaker = tts.for_call(self.voice_name, self.language)
         return self._speaker
 
+    def prepare(self, text: str) -> None:
+        sentences = split_sentences(text)
+        if not sentences or sentences[0] in self._prepared or self.media.ended.is_set():
+            return
+
+        async def render() -> SpeechChunk:
+            return await (await self._tts()).render(sentences[0])
+
+        task = asyncio.get_running_loop().create_task(render())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure shows when it is said
+        self._prepared[sentences[0]] = task
+
     async def say(self, text: str) -> Spoken:
         self._check_open()
         tts = await self._tts()
-        chunks = tts.stream(text)
+        sentences = split_sentences(text)
+        prepared = self._prepared.pop(sentences[0], None) if sentences else None
+        chunks = tts.stream(text) if prepared is None else self._after(prepared, tts, " ".join(sentences[1:]))
         try:
             return await self._speak(chunks)
         finally:
             await chunks.aclose()
+
+    @staticmethod
+    async def _after(first: asyncio.Task[SpeechChunk], tts: TextToSpeech, rest: str) -> AsyncIterator[SpeechChunk]:
+        """A prepared first sentence, then the rest of the text rendered as it plays."""
+        yield await first
+        if rest:
+            async for chunk in tts.stream(rest):
+                yield chunk
 
     async def say_stream(self, pieces: AsyncIterator[str]) -> tuple[str, Spoken]:
         self._check_open()
@@ -353,6 +376,9 @@ class VoiceLine(TurnTaking, Line):
     async def hangup(self) -> None:
         """End the call; once this returns the recording is complete."""
         await self.media.hangup()
+        for task in self._prepared.values():
+            task.cancel()
+        self._prepared.clear()
         await self._pump
         await self.listening.aclose()
 
