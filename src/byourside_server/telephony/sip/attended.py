@@ -103,8 +103,8 @@ async def _place_leg(callee: RtpMedia, to: str) -> RtpMedia:
         raise TransferFailed("call_ended")
     try:
         outcome = dialing.result()
-    except Exception:
-        log.exception("sip_transfer_leg_failed", call_id=callee.call_id)
+    except Exception as exc:  # noqa: BLE001 - a leg that could not be placed is a failed transfer; the callee is still ours
+        log.warning("sip_transfer_leg_failed", call_id=callee.call_id, error=type(exc).__name__)
         raise TransferFailed("failed") from None
     person = outcome.media
     if person is None:
