@@ -95,10 +95,11 @@ async def api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 
 
 
-# Under pytest-xdist (`make test` runs two workers), tests that play audio in real time (SIP and
-# RTP on loopback, the carriers' media streams, the realtime models over SIP) and the browser
-# tests each run on one worker, one at a time, as they would alone; everything else spreads over
-# both. See `--dist loadgroup` in the Makefile.
+# Under pytest-xdist (`make test` runs two workers), tests that play audio in real time run one at a
+# time within their group: the carriers' media streams in one, SIP and RTP on loopback (and every
+# other `voice` test, the realtime models over SIP) in another, so that at most two calls' audio
+# share the two cores. The browser tests are a group of their own; everything else spreads over both
+# workers. See `--dist loadgroup` in the Makefile.
 _REAL_TIME_DIRS = ("sip", "carriers")
 _REAL_TIME_FILES = ("test_realtime_over_sip.py",)
 
@@ -109,7 +110,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = Path(str(item.fspath))
         parts = path.relative_to(ROOT / "tests").parts if path.is_relative_to(ROOT / "tests") else ()
-        if (parts and parts[0] in _REAL_TIME_DIRS) or path.name in _REAL_TIME_FILES \
+        if parts and parts[0] == "carriers":
+            item.add_marker(pytest.mark.xdist_group("real_time:carriers"))
+        elif (parts and parts[0] in _REAL_TIME_DIRS) or path.name in _REAL_TIME_FILES \
                 or item.get_closest_marker("voice"):
             item.add_marker(pytest.mark.xdist_group("real_time"))
         elif parts and parts[0] == "browser":
