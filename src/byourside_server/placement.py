@@ -33,7 +33,7 @@ from byourside_server.services import Services
 from byourside_server.settings import Settings
 from byourside_server.store.call_types import Created, NewCall
 from byourside_server.store.records import Account, ApiKeyRecord
-from byourside_server.voice_catalogue import is_known, unspeakable
+from byourside_server.voice_policy import is_known, unspeakable
 from byourside_server.wire import created_response
 
 _HEBREW = re.compile(r"[\u0590-\u05FF]")

@@ -1,28 +1,15 @@
-"""The voices this deployment can speak, and what a request's ``voice`` may name.
+"""Every provider's voices, the languages they speak, and the names a request's ``voice`` maps to.
 
-Pure data and settings, so the HTTP edge (GET /v1/agent/voices, placement's
-``invalid_voice`` check) and the realtime adapters share one list without
-importing each other. What speaks depends on BYS_REALTIME: the realtime
-model's own voices, or, for the cascaded engine, the local TTS voice.
-
+Pure data, imported by the speakers (voice/providers/), the realtime
+adapters and voice_policy.py (which of them this deployment speaks) alike.
 The contract's default names (OpenAI's: ``alloy``, ``echo``, ...) are always
-accepted and map to a voice of each provider (``resolve``); any other name
-must be one of the deployment's voices.
-
-A call's language must be one the deployment can conduct it in
-(``unspeakable``): a realtime model speaks every language it knows; the
-offline agent's phrases are English; an LLM brain on an audio carrier speaks
-what its voices speak (the languages below); on the text simulator it writes
-any language.
+accepted and map to a voice of each provider (``resolve_*``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from byourside_server.settings import Settings
+from typing import Any
 
 CONTRACT_NAMES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 
@@ -37,13 +24,6 @@ GEMINI_FOR_CONTRACT = {"alloy": "Puck", "echo": "Charon", "shimmer": "Kore", "no
                        "verse": "Puck"}
 # The cascaded engine's packaged Piper voice (BYS_TTS_VOICE=packaged:joe): US English.
 LOCAL_VOICES = {"joe": ("en",)}
-# The offline agent's phrases (agent/phrases.py) and its understanding of replies are English.
-OFFLINE_AGENT_LANGUAGES = ("en",)
-AUDIO_CARRIERS = ("sip", "twilio", "telnyx")  # BYS_TELEPHONY values whose calls a voice speaks
-MORE_LANGUAGES_HINT = ("For other languages set BYS_REALTIME=openai or gemini (a realtime model speaks them), or "
-                       "an LLM brain (BYS_LLM_BASE_URL and BYS_LLM_MODEL) with a cloud voice (BYS_TTS=cartesia, "
-                       "elevenlabs or openai): GET /v1/agent/voices lists what each voice speaks.")
-
 # Cloud TTS for the cascaded engine (BYS_TTS). OpenAI's speech endpoint: the realtime voices plus three of
 # its own; each follows the language of its text.
 OPENAI_TTS_VOICES = {**OPENAI_VOICES, "fable": "male", "nova": "female", "onyx": "male"}
@@ -85,53 +65,10 @@ class Voice:
                 "gender": self.gender}
 
 
-def deployment_voices(settings: Settings) -> list[Voice]:
-    realtime = settings.realtime.strip().lower()
-    if realtime == "openai":
-        return [Voice(n, "openai", ("*",), g) for n, g in OPENAI_VOICES.items()]
-    if realtime == "gemini":
-        return [Voice(n, "gemini", ("*",), g) for n, g in GEMINI_VOICES.items()]
-    tts = settings.voice.tts
-    if tts == "openai":
-        return [Voice(n, "openai", ("*",), g) for n, g in OPENAI_TTS_VOICES.items()]
-    if tts == "cartesia":
-        return [Voice(n, "cartesia", CARTESIA_LANGUAGES, g) for n, (_, g) in CARTESIA_VOICES.items()]
-    if tts == "elevenlabs":
-        return [Voice(n, "elevenlabs", ELEVENLABS_LANGUAGES, g) for n, (_, g) in ELEVENLABS_VOICES.items()]
-    return [Voice(n, "piper", langs, "male") for n, langs in LOCAL_VOICES.items()]
-
-
-def is_known(name: str, settings: Settings) -> bool:
-    """Whether a request may name this voice: a contract default name or one of the deployment's voices."""
-    wanted = name.strip().lower()
-    return wanted in CONTRACT_NAMES or any(v.name.lower() == wanted for v in deployment_voices(settings))
-
-
 def primary_language(tag: str | None) -> str | None:
     """The primary subtag of a BCP-47 tag, lower case (``he-IL`` -> ``he``); None for ``auto`` or nothing."""
     primary = (tag or "").split("-")[0].strip().lower()
     return primary if primary and primary != "auto" else None
-
-
-def unspeakable(language: str | None, settings: Settings) -> str | None:
-    """Why this deployment cannot conduct a call in ``language`` (the refusal's message), or None when it can."""
-    from byourside_server.agent.realtime.providers import realtime_enabled
-
-    wanted = primary_language(language)
-    if wanted is None or realtime_enabled(settings):
-        return None
-    if settings.effective_brain == "offline":
-        if wanted in OFFLINE_AGENT_LANGUAGES:
-            return None
-        return f"The offline agent speaks only English (en), not {language}. {MORE_LANGUAGES_HINT}"
-    if settings.telephony not in AUDIO_CARRIERS:
-        return None  # text lines: the LLM writes the call's language
-    voices = deployment_voices(settings)
-    spoken = {lang for voice in voices for lang in voice.languages}
-    if "*" in spoken or wanted in spoken:
-        return None
-    return (f"This deployment's voices ({voices[0].provider}) speak {', '.join(sorted(spoken))}, not {language}. "
-            f"{MORE_LANGUAGES_HINT}")
 
 
 def resolve_gemini(name: str) -> str:

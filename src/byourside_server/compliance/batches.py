@@ -51,7 +51,7 @@ from byourside_server.placement import (
 from byourside_server.services import Services
 from byourside_server.store.call_types import NewCall
 from byourside_server.store.records import Account, ApiKeyRecord
-from byourside_server.voice_catalogue import is_known
+from byourside_server.voice_policy import is_known
 
 MAX_ROWS = 10_000
 MAX_BATCH_BYTES = 10 * 1024 * 1024

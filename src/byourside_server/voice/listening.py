@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import structlog
 
 from byourside_server.voice.audio import FRAME_MS, TELEPHONE_RATE
-from byourside_server.voice.factory import VoiceFactory
 from byourside_server.voice.ports import (
     FinalText,
     InterimText,
@@ -37,11 +37,26 @@ from byourside_server.voice.ports import (
     RecognitionStream,
     SpeechEnded,
     SpeechStarted,
+    SpeechToText,
+    TextToSpeech,
 )
 from byourside_server.voice.tones import BeepDetector
-from byourside_server.voice.vad import Utterance
+from byourside_server.voice.vad import Endpointer, Utterance
 
 log = structlog.get_logger(__name__)
+
+
+class SpeechModels(Protocol):
+    """What the recogniser takes from the voice factory (voice/factory.py's ``VoiceFactory``)."""
+
+    stt_early_ms: int
+
+    def endpointer(self) -> Endpointer: ...
+
+    @property
+    def loaded_stt(self) -> SpeechToText | None: ...
+
+    async def load(self) -> tuple[SpeechToText, TextToSpeech]: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ ListenEvent = RecognitionEvent | ToneHeard
 
 
 class BatchRecognition(RecognitionStream):
-    def __init__(self, voice: VoiceFactory, *, detect_tones: bool = False, transcribe_early: bool = True,
+    def __init__(self, voice: SpeechModels, *, detect_tones: bool = False, transcribe_early: bool = True,
                  language: str | None = None) -> None:
         self.voice = voice
         self.language = language  # the call's BCP-47 tag, for the recogniser (None: its own setting)

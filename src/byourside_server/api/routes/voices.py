@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 
 from byourside_server.api.common import authenticate, services_of
 from byourside_server.api.openapi import ERROR_RESPONSES
-from byourside_server.voice_catalogue import CONTRACT_NAMES, deployment_voices
+from byourside_server.voice_catalogue import CONTRACT_NAMES
+from byourside_server.voice_policy import deployment_voices
 
 router = APIRouter(tags=["voices"], responses=ERROR_RESPONSES)
 

@@ -33,6 +33,7 @@ import numpy as np
 import structlog
 
 from byourside_server.telephony.base import DialOutcome, DialResult
+from byourside_server.telephony.sip.bridge import Bridge
 from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.message import SipMessage, tag_of
 from byourside_server.telephony.transfer import TransferFailed
@@ -60,12 +61,14 @@ def replaces_uri(target: str, leg: Dialog) -> str:
     return f"{target}?Replaces={quote(value, safe='')}"
 
 
-async def attended_transfer(callee: RtpMedia, to: str, brief_audio: np.ndarray) -> None:
-    """Brief the person at ``to`` on a second leg, then connect them with the callee (see the module docstring).
+async def attended_transfer(callee: RtpMedia, to: str, brief_audio: np.ndarray, place_leg: PlaceLeg,
+                            bridges: set[Bridge]) -> None:
+    """Brief the person at ``to`` on a second leg (``place_leg``), then connect them with the callee (see the
+    module docstring); a bridge we make joins ``bridges`` (the provider's, which it ends when it closes).
 
     Returns once the callee is the person's (through the trunk, or bridged by us); raises ``TransferFailed`` with
     the callee still ours."""
-    person = await _place_leg(callee, to)
+    person = await _place_leg(callee, to, place_leg)
     try:
         await _brief(callee, person, brief_audio)
         referred = await _refer_with_replaces(callee, person, to)
@@ -78,7 +81,10 @@ async def attended_transfer(callee: RtpMedia, to: str, brief_audio: np.ndarray) 
         await callee.hangup()
         return
     log.info("sip_transfer_bridged", call_id=callee.call_id)
-    callee.hand_over_to_bridge(person)
+    callee.hand_over()
+    joined = Bridge(callee, person)
+    bridges.add(joined)
+    joined.task.add_done_callback(lambda _: bridges.discard(joined))
 
 
 async def _first(awaitable: Awaitable, *events: asyncio.Event) -> bool:
@@ -96,9 +102,8 @@ async def _first(awaitable: Awaitable, *events: asyncio.Event) -> bool:
     return not main.cancelled()
 
 
-async def _place_leg(callee: RtpMedia, to: str) -> RtpMedia:
-    assert callee.place_leg is not None
-    dialing = asyncio.ensure_future(callee.place_leg(to))
+async def _place_leg(callee: RtpMedia, to: str, place_leg: PlaceLeg) -> RtpMedia:
+    dialing = asyncio.ensure_future(place_leg(to))
     if not await _first(dialing, callee.ended):
         raise TransferFailed("call_ended")
     try:

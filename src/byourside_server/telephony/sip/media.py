@@ -18,7 +18,7 @@ Replaces, or our own bridge of the two legs when the trunk will not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 import structlog
@@ -32,8 +32,6 @@ from byourside_server.telephony.media import (
     MediaEvent,
     Playback,
 )
-from byourside_server.telephony.sip.attended import PlaceLeg, attended_transfer
-from byourside_server.telephony.sip.bridge import Bridge
 from byourside_server.telephony.sip.dialog import Dialog
 from byourside_server.telephony.sip.message import SipMessage, uri_of
 from byourside_server.telephony.sip.rtp import RtpSession
@@ -67,8 +65,8 @@ class RtpMedia(MediaChannel):
         self.dialog, self.rtp, self.call_id = dialog, rtp, call_id
         self._events: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._closing: asyncio.Task | None = None
-        self.place_leg: PlaceLeg | None = None  # a second leg through the same trunk (set by the provider)
-        self.bridges: set[Bridge] = set()  # bridged warm transfers (the provider's set, which ends them)
+        # A warm transfer with the brief's audio: (to, audio) -> None (set by the provider: sip/attended.py).
+        self.attended_transfer: Callable[[str, np.ndarray], Awaitable[None]] | None = None
         self.handed_over = False  # bridged to the person: our hang-up no longer ends the call
         dialog.on_bye = self._far_end_bye
         rtp.on_frame = self._on_frame
@@ -129,8 +127,8 @@ class RtpMedia(MediaChannel):
     async def transfer(self, to: str, brief: str | None = None, brief_audio: np.ndarray | None = None) -> None:
         if self.ended.is_set():
             raise TransferFailed("call_ended")
-        if brief and brief_audio is not None and self.place_leg is not None:
-            await attended_transfer(self, to, brief_audio)
+        if brief and brief_audio is not None and self.attended_transfer is not None:
+            await self.attended_transfer(to, brief_audio)
             return
         if brief:  # a brief with no audio (a realtime brain's words): a blind transfer, connected at once
             log.info("sip_transfer_brief_not_played", call_id=self.call_id)
@@ -175,15 +173,12 @@ class RtpMedia(MediaChannel):
         finally:
             ended.cancel()
 
-    def hand_over_to_bridge(self, person: RtpMedia) -> None:
-        """The call is the person's through our bridge: the channel ends for us, the legs stay up (bridge.py)."""
+    def hand_over(self) -> None:
+        """The call is the person's through our bridge (bridge.py): the channel ends for us, the leg stays up."""
         self.handed_over = True
         self._mark_ended(by_far_end=False)
         self.rtp.stop_playing()
         self._events.put_nowait(None)
-        joined = Bridge(self, person)
-        self.bridges.add(joined)
-        joined.task.add_done_callback(lambda _: self.bridges.discard(joined))
 
     @staticmethod
     def _notified(notices: asyncio.Queue[SipMessage]):

@@ -15,6 +15,7 @@ may fall back to run here until either side hangs up, and ``aclose`` ends them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import socket
 import ssl
@@ -28,6 +29,7 @@ from byourside_server.telephony.base import (
     Telephony,
 )
 from byourside_server.telephony.sip import sdp
+from byourside_server.telephony.sip.attended import attended_transfer as _attended
 from byourside_server.telephony.sip.bridge import Bridge
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.dialog import Dialog
@@ -244,7 +246,8 @@ class _Attempt:
         self.rtp.start((media.host, media.port), media.payload_type, media.event_payload_type)
         log.info("sip_answered", call_id=self.request.call_id, codec=self.rtp.codec.name)
         media = RtpMedia(dialog, self.rtp, self.request.call_id)
-        media.place_leg, media.bridges = self._place_leg, self.provider.bridges
+        media.attended_transfer = functools.partial(_attended, media, place_leg=self._place_leg,
+                                                    bridges=self.provider.bridges)
         return DialOutcome(DialResult.ANSWERED, media=media)
 
     async def _place_leg(self, to: str) -> DialOutcome:
