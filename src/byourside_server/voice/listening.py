@@ -69,7 +69,29 @@ class ToneHeard:
 ListenEvent = RecognitionEvent | ToneHeard
 
 
-class BatchRecognition(RecognitionStream):
+class HeardSoFar:
+    """Where a recogniser stands on the media timeline and what its record-tone detector (``tones``) heard."""
+
+    tones: BeepDetector | None
+    _now_ms: int
+    _last_tone_ms: int | None
+
+    @property
+    def now_ms(self) -> int:
+        """The end of the latest frame fed, on the media timeline."""
+        return self._now_ms
+
+    @property
+    def last_tone_ms(self) -> int | None:
+        """Where the latest record tone began (None: none heard)."""
+        return self._last_tone_ms
+
+    @property
+    def in_tone(self) -> bool:
+        return self.tones is not None and self.tones.in_tone
+
+
+class BatchRecognition(HeardSoFar, RecognitionStream):
     def __init__(self, voice: SpeechModels, *, detect_tones: bool = False, transcribe_early: bool = True,
                  language: str | None = None) -> None:
         self.voice = voice
@@ -114,20 +136,6 @@ class BatchRecognition(RecognitionStream):
             self._close(utterance)
         elif self.endpointer.silent_ms == self._early_at_ms:
             self._transcribe_early()
-
-    @property
-    def now_ms(self) -> int:
-        """The end of the latest frame fed, on the media timeline."""
-        return self._now_ms
-
-    @property
-    def last_tone_ms(self) -> int | None:
-        """Where the latest record tone began (None: none heard)."""
-        return self._last_tone_ms
-
-    @property
-    def in_tone(self) -> bool:
-        return self.tones is not None and self.tones.in_tone
 
     def finish(self, at_ms: int) -> None:
         last = self.endpointer.flush()

@@ -49,7 +49,7 @@ import numpy as np
 import structlog
 
 from byourside_server.voice.audio import FRAME_MS, TELEPHONE_RATE, ulaw_encode
-from byourside_server.voice.listening import ListenEvent, ToneHeard
+from byourside_server.voice.listening import HeardSoFar, ListenEvent, ToneHeard
 from byourside_server.voice.ports import (
     FinalText,
     InterimText,
@@ -177,7 +177,7 @@ class _Turn:
 _FINALIZE, _CLOSE = "Finalize", "CloseStream"
 
 
-class DeepgramRecognition(RecognitionStream):
+class DeepgramRecognition(HeardSoFar, RecognitionStream):
     """One call's listening through Deepgram (see the module docstring)."""
 
     def __init__(self, options: DeepgramOptions, endpointer: Endpointer, *, tones: BeepDetector | None = None) -> None:
@@ -222,18 +222,6 @@ class DeepgramRecognition(RecognitionStream):
         self.endpointer.flush()
         self._start()
         self._outbox.put_nowait(_FINALIZE)
-
-    @property
-    def now_ms(self) -> int:
-        return self._now_ms
-
-    @property
-    def last_tone_ms(self) -> int | None:
-        return self._last_tone_ms
-
-    @property
-    def in_tone(self) -> bool:
-        return self.tones is not None and self.tones.in_tone
 
     @property
     def unfinished(self) -> bool:
