@@ -33,8 +33,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+from loopback_ws import LoopbackWebSocketFake
 from fake_elevenlabs import buzz8k
-from websockets.asyncio.server import serve
 
 from byourside_server.voice.audio import alaw_encode, resample, ulaw_encode
 
@@ -46,30 +46,17 @@ LANGUAGES = frozenset(("en", "de", "es", "fr", "ja", "pt", "zh", "hi", "ko", "it
 _SENTENCE_END = re.compile(r"[.!?;]\s")
 
 
-class FakeCartesia:
+class FakeCartesia(LoopbackWebSocketFake):
+    PATH = "/tts/websocket"
+
     def __init__(self, *, speak: Callable[[str], Awaitable[np.ndarray]] = buzz8k, api_key: str = "car-test",
                  speak_as: Callable[[str, str], Awaitable[np.ndarray]] | None = None) -> None:
+        super().__init__()
         self.speak, self.api_key = speak, api_key
         self.speak_as = speak_as  # (text, voice id) -> speech; instead of ``speak`` when given
         self.sockets: list[dict[str, Any]] = []  # per socket: its version and every message received
         self.rendered: list[str] = []  # the pieces of text rendered, in order
         self.cancelled: list[str] = []  # context ids
-        self._server = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/tts/websocket"
-
-    async def start(self) -> FakeCartesia:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     def _check(self, connection: Any, request: Any) -> Any:
         target = urlsplit(request.path)

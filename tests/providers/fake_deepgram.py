@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from websockets.asyncio.server import serve
+from loopback_ws import LoopbackWebSocketFake
 
 from byourside_server.voice.audio import alaw_decode, ulaw_decode
 
@@ -49,11 +49,14 @@ ENCODINGS = ("linear16", "mulaw", "alaw")
 SPEECH_RMS = 400  # int16 RMS above which a 20 ms frame is speech
 
 
-class FakeDeepgram:
+class FakeDeepgram(LoopbackWebSocketFake):
+    PATH = "/v1/listen"
+
     def __init__(self, *, script: list[str] | None = None,
                  hear: Callable[[np.ndarray, int], Awaitable[str]] | None = None, api_key: str = "dg-test",
                  interim_every_ms: int = 400, speech_final: bool = True, idle_timeout: float = 10.0,
                  drop_after_results: int | None = None, refuse_from_connection: int | None = None) -> None:
+        super().__init__()
         self.script = list(script or [])
         self.hear, self.api_key = hear, api_key
         self.interim_every_ms, self.speech_final, self.idle_timeout = interim_every_ms, speech_final, idle_timeout
@@ -61,22 +64,6 @@ class FakeDeepgram:
         self.sockets: list[dict[str, Any]] = []  # per socket: query, controls received, audio seconds, sent
         self.upgrades = 0
         self.heard: list[str] = []  # every span's text, in order
-        self._server = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/listen"
-
-    async def start(self) -> FakeDeepgram:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     def _check(self, connection: Any, request: Any) -> Any:
         target = urlsplit(request.path)

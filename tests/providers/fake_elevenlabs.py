@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from websockets.asyncio.server import serve
+from loopback_ws import LoopbackWebSocketFake
 
 from byourside_server.voice.audio import resample, ulaw_encode
 
@@ -33,26 +33,13 @@ async def buzz8k(text: str) -> np.ndarray:
     return (5000 * np.sign(np.sin(2 * np.pi * 150 * t))).astype(np.int16)
 
 
-class FakeElevenLabs:
+class FakeElevenLabs(LoopbackWebSocketFake):
+    PATH = "/v1/text-to-speech"
+
     def __init__(self, *, speak: Callable[[str], Awaitable[np.ndarray]] = buzz8k, api_key: str = "xi-test") -> None:
+        super().__init__()
         self.speak, self.api_key = speak, api_key
         self.requests: list[dict[str, Any]] = []  # per socket: the query and the texts received
-        self._server = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/text-to-speech"
-
-    async def start(self) -> FakeElevenLabs:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     def _check(self, connection: Any, request: Any) -> Any:
         target = urlsplit(request.path)
