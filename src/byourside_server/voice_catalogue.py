@@ -24,6 +24,10 @@ GEMINI_FOR_CONTRACT = {"alloy": "Puck", "echo": "Charon", "shimmer": "Kore", "no
                        "verse": "Puck"}
 # The cascaded engine's packaged Piper voice (BYS_TTS_VOICE=packaged:joe): US English.
 LOCAL_VOICES = {"joe": ("en",)}
+# The request's name for the local espeak-ng voice, which speaks the languages the espeak-ng installed on the
+# machine has (voice/espeak.py reads them); without this name, a call in a language Piper's voice does not
+# speak is spoken by espeak-ng too.
+ESPEAK_VOICE = "espeak"
 # Cloud TTS for the cascaded engine (BYS_TTS). OpenAI's speech endpoint: the realtime voices plus three of
 # its own; each follows the language of its text.
 OPENAI_TTS_VOICES = {**OPENAI_VOICES, "fable": "male", "nova": "female", "onyx": "male"}

