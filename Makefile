@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml sdks/python/pyproject.toml
 setup: $(STAMP)
 
 # Debian packages, installed only when missing: sipp (sip-tester), the far end of the SIP tests,
-# espeak-ng, the fallback voice when Piper cannot load, and chromium with chromium-driver, the
+# espeak-ng, the local voice of every language but English (and the voice when Piper cannot load), and chromium with chromium-driver, the
 # browser of the dashboard tests (tests/browser).
 system-packages:
 	@command -v sipp >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 && \
