@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from test_offline_agent_edges import BEEP, PRICE, TABLE, converse, task
 
 from byourside_server.agent import phrases
@@ -113,6 +115,36 @@ async def test_a_tone_after_a_greeting_we_took_for_a_person_is_voicemail() -> No
     end, line = await converse(["Yo, it's Jonas. You know what to do.", BEEP])
     assert (end.reason, end.answered_by) == (VOICEMAIL_DETECTED, "voicemail")
     assert end.notes["reached_human"] is False and len(line.said) == 1
+
+
+async def test_a_greeting_that_goes_on_after_we_spoke_is_voicemail_even_without_fields() -> None:
+    # The machine was taken for a person on its first words; the rest of the greeting is no answer.
+    the_task = dataclasses.replace(task((), "Remind Chris about Friday's meeting"),
+                                   voicemail_message="The meeting on Friday is at ten.")
+    script = ["Hi, you've reached Chris Morgan.", "I can't come to the phone right now, please leave a message.", BEEP]
+    end, line = await converse(script, the_task)
+    assert (end.reason, end.answered_by) == (VOICEMAIL_DETECTED, "voicemail")
+    assert end.notes["reached_human"] is False and end.notes["reply"] is None
+    assert end.notes["message_left"] is True and line.said[-1].endswith("The meeting on Friday is at ten.")
+    analysis = await OfflineBrain().analyze(the_task, [], end)
+    assert analysis.objective_met is None
+
+
+async def test_a_greeting_without_a_tone_or_the_word_message_is_voicemail() -> None:
+    for greeting in ("Hey, it's Sam. I'm not around right now, leave your name and number and I'll get back to you.",
+                     "You've reached Morgan Plumbing, we're all out on jobs, text this number and we'll get back to you.",
+                     "Sorry, I'm not available to take your call."):
+        end, line = await converse(["Hello.", greeting], task((TABLE,)))
+        assert (end.reason, end.answered_by) == (VOICEMAIL_DETECTED, "voicemail"), greeting
+        assert end.notes[NOTES_EXTRACTED] == {"table_available": None} and len(line.said) == 1
+        end, _ = await converse(["Hello.", greeting], task(()))
+        assert (end.reason, end.answered_by) == (VOICEMAIL_DETECTED, "voicemail"), greeting
+
+
+async def test_a_person_taking_a_message_for_someone_else_is_no_voicemail() -> None:
+    script = ["Hello?", "She's not available right now, leave your name and number and she'll call you back."]
+    end, _ = await converse(script, task((PRICE,)))
+    assert end.answered_by == "human" and end.notes[NOTES_SITUATION] == "callback"
 
 
 async def test_a_transfer_to_a_colleagues_voicemail_ends_the_call() -> None:

@@ -146,6 +146,24 @@ OPEN = FieldSpec("open_late", "boolean", "Whether they are open late on Thursday
     (EMAIL, "Write to office at a b c plumbing dot net.", "office@abcplumbing.net"),
     (FieldSpec("instructor", "string", "The instructor's name"),
      "You'd be booked in with Tomasz, Tomasz Nowak, on Mondays.", "Tomasz Nowak"),
+    # a clock time with a hyphen; the time nearest the question's words; a day asked with "ready"
+    (WHEN, "Swing by at about six-fifteen, give or take.", "six-fifteen"),
+    (FieldSpec("last_entry", "string", "The time of last entry"), "Doors open at seven and last entry is at nine.",
+     "nine"),
+    (FieldSpec("collection_day", "string", "The day the prescription will be ready"),
+     "It'll be ready Wednesday, after three or so.", "Wednesday"),
+    # charged on top of what was asked about is a no
+    (FieldSpec("vat_included", "boolean", "Whether the quote includes VAT"), "VAT goes on top of that figure.", False),
+    (FieldSpec("towels_included", "boolean", "Whether towels are included"),
+     "Towels are included, the extra pillows cost more.", True),
+    # a count after a time; a rate per week said as "two-eighty"
+    (FieldSpec("tables_free", "number", "How many tables are free tonight"),
+     "From seven tonight I've got four of the window tables free.", 4),
+    (FieldSpec("weekly_rent", "number", "The weekly rent in dollars"), "It's two-eighty a week, bills on top.", 280),
+    # an email with a written-as aside; a name spelled, then the surname
+    (EMAIL, "Drop it to info dash desk at corner deli, that's all lower case, dot com.", "info-desk@cornerdeli.com"),
+    (FieldSpec("guest_name", "string", "The guest's name"), "It's Aoife, A, O, I, F, E, Brennan.", "Aoife Brennan"),
+    (SURNAME, "He's Tadhg, T, A, D, H, G, Murphy.", "Murphy"),
 ])
 def test_values_are_read_in_context(field: FieldSpec, reply: str, expected: object) -> None:
     assert hear.extract(field, reply, None) == expected
@@ -169,6 +187,8 @@ def test_values_are_read_in_context(field: FieldSpec, reply: str, expected: obje
     (FieldSpec("total", "number", "The total cost including tax in dollars"), "Forty-five plus tax."),
     (OPEN, "Sorry, I didn't understand."),
     (SURNAME, "He's on leave until the fourteenth, ring back then."),  # no name said: not a sentence
+    (FieldSpec("arrival_day", "string", "The day the parts arrive"), "Give me two secs, I'm pulling up the order."),
+    (FieldSpec("start_time", "string", "What time the class starts"), "Bring a mat and some water."),
 ])
 def test_no_value_when_the_reply_holds_none(field: FieldSpec, reply: str) -> None:
     assert hear.extract(field, reply, None) is None
@@ -228,6 +248,9 @@ def test_situations(reply: str, situation: str | None) -> None:
     ("Bear with me, the diary's just loading.", True, False),
     ("Hang on, yes we do.", False, False),
     ("Let me ask my manager, won't be long.", True, False),
+    ("Two secs, let me find the order.", True, False),
+    ("It's two seconds from the station.", False, False),
+    ("A second option is the Friday slot.", False, False),
 ])
 def test_holds_and_transfers(reply: str, hold: bool, transfer: bool) -> None:
     assert hear.is_hold(reply) is hold
@@ -253,3 +276,21 @@ def test_read_back_replies() -> None:
     assert hear.after_dispute("No, that's not right. It's the twelfth.") == "It's the twelfth."
     assert hear.readback_verdict("Yes, that's all correct.") is True
     assert hear.after_dispute("No, it's the twelfth.") == "it's the twelfth."
+    # a marker that opens more words is no "that's right"
+    assert hear.readback_verdict("Right, so it's actually the Friday now.") is None
+    assert hear.readback_verdict("Right, yes.") is True
+
+
+@pytest.mark.parametrize("reply,greeting", [
+    ("I can't come to the phone right now, please leave a message.", True),
+    ("Hi, you've reached the Okafors. We're not home, leave your name and number.", True),
+    ("The number you have dialled is not available.", True),
+    ("Sorry, I'm not available to take your call.", True),
+    ("You've reached Harbour Bikes, Sam speaking.", False),
+    ("He's not available, try again later.", False),  # a person, speaking for someone else
+    ("Leave your name and number and I'll have her ring you back.", False),
+    ("We're out of the blue paint, sorry.", False),
+    ("Thanks for calling, but we're not available on Sundays, try us again on Monday.", False),
+])
+def test_voicemail_greetings_heard_mid_call(reply: str, greeting: bool) -> None:
+    assert hear.is_voicemail_greeting(reply) is greeting

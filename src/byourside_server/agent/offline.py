@@ -19,6 +19,13 @@ read-back that is disputed takes the correction from the same reply, else asks
 again once; a value still disputed (or repeated unchanged after the dispute) is
 dropped, so nothing is delivered that the callee contradicted.
 
+A machine is sometimes taken for a person on its first words ("Hi, you've
+reached Sam."): when the next thing heard, before any answer, is the rest of a
+recorded greeting ("leave your name and number", "not available to take your
+call", with or without a tone), the call is treated as voicemail: the message,
+if one is asked for, is left after the tone or the pause, and nothing the
+greeting said is taken as an answer, even on a call with no fields.
+
 When the request has ``transferTo`` and the callee asks for a person ("can I
 talk to a real person?"), the call is handed over (agent/transfer.py) and ends
 ``transferred``; if nobody takes it, the agent apologises and says goodbye.
@@ -77,6 +84,10 @@ class _Stuck(Exception):
 
 class _ToneHeard(Exception):
     """A record tone after what sounded like a person: it was a voicemail greeting."""
+
+
+class _GreetingHeard(Exception):
+    """A recorded greeting where a person's answer was expected: what answered was a voicemail."""
 
 
 class _PersonAsked(Exception):
@@ -173,6 +184,11 @@ class _Conversation:
             self.answered_by, self.reached_human, self.tone_heard = "voicemail", False, True
             await self._leave_message()
             await self.line.hangup()
+        except _GreetingHeard:
+            reason = VOICEMAIL_DETECTED  # the message, if any, waits for the tone or the pause after the greeting
+            self.answered_by, self.reached_human, self.reply = "voicemail", False, None
+            await self._leave_message()
+            await self.line.hangup()
         except _EndEarly as early:
             reason = OBJECTIVE_UNREACHABLE
             self.situation = early.situation
@@ -237,6 +253,8 @@ class _Conversation:
             reply = event.text
             if self.task.transfer_to and transfer.asks_for_a_person(reply):
                 raise _PersonAsked
+            if not transferred and self._nothing_answered() and hear.is_voicemail_greeting(reply):
+                raise _GreetingHeard  # the greeting went on after its first words were taken for a person's
             if hear.is_transfer(reply) and hear.situation(reply) is None:
                 transferred = True
             elif hear.is_hold(reply):
@@ -252,6 +270,11 @@ class _Conversation:
             else:
                 return reply
         raise _NoResponse
+
+    def _nothing_answered(self) -> bool:
+        """No answer heard yet: no value, no reply to the objective, no read-back, no refusal."""
+        return (all(v is None for v in self.values.values()) and self.reply is None and self.confirmed is None
+                and not self.refused)
 
     # -- the call --
 
@@ -436,7 +459,12 @@ class _Conversation:
     async def _transfer(self) -> str:
         """Hand the call to a person; if nobody takes it, apologise and say goodbye."""
         self.reached_human, self.answered_by = True, self.answered_by or "human"
-        await self.line.say(transfer.HANDING_OVER)
+        spoken = await self.line.say(transfer.HANDING_OVER)
+        if spoken.interrupted:  # they talked over it: once they are done, say it again so they know
+            if isinstance(await self.line.listen(self.brain.reply_wait), HangUp):
+                await self.line.hangup()
+                return CALLEE_HUNG_UP
+            await self.line.say(transfer.HANDING_OVER)
         if await transfer.hand_over(self.line.transfer, self.task, None):
             self.situation = "transferred"
             return EndReason.TRANSFERRED

@@ -107,6 +107,17 @@ def words_to_number(text: str) -> int | float | None:
     return groups[0][0]
 
 
+_PERIODS = frozenset(("night", "week", "month", "year", "term", "semester", "season"))
+
+
+def _hundreds_per_period(words: list[str], start: int, end: int) -> bool:
+    """"one-forty a night", "two-fifty a week": a digit and a round ten said for a rate per night, week or
+    month is hundreds (140, 250); "three fifty an hour" stays 3.50."""
+    run = words[start:end]
+    return (len(run) == 2 and run[0] in _UNITS and _UNITS[run[0]] > 0 and run[1] in _TENS
+            and end + 1 < len(words) and words[end] in ("a", "per", "each") and words[end + 1] in _PERIODS)
+
+
 def _candidates(words: list[str]) -> list[tuple[float, int, int, bool]]:
     """Numbers in a token list as (value, first index, end index, marked as money)."""
     found: list[tuple[float, int, int, bool]] = []
@@ -129,6 +140,8 @@ def _candidates(words: list[str]) -> list[tuple[float, int, int, bool]]:
             ):
                 j += 1
             value, i = words_to_number(" ".join(words[start:j])), j
+            if _hundreds_per_period(words, start, i):
+                value = _UNITS[words[start]] * 100 + _TENS[words[start + 1]]
         else:
             i += 1
         if value is None:

@@ -318,9 +318,11 @@ def is_hold(text: str) -> bool:
 
 _DIGIT_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
 _DIGIT_WORDS.update({"oh": "0", "star": "*", "pound": "#", "hash": "#"})
-_LABEL_FIRST = re.compile(r"(?<![a-z])(?:for|to|if)\s+((?:(?!\bpress\b|\bfor\b)[^.;:!?])+?),?\s+(?:please\s+)?"
-                          r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)")
-_KEY_FIRST = re.compile(r"(?:press|dial|select)\s+([0-9*#]|[a-z]+)\s+(?:for|to)\s+((?:(?!\bpress\b)[^.;:!?])+)")
+# "press 1", "dial 1", "say or press 1", "press or say 1"
+_KEY = r"(?:(?:say|speak)\s+or\s+)?(?:press|dial|select)(?:\s+or\s+say)?"
+_LABEL_FIRST = re.compile(rf"(?<![a-z])(?:for|to|if)\s+((?:(?!\bpress\b|\bfor\b|\bsay or\b)[^.;:!?])+?),?\s+"
+                          rf"(?:please\s+)?{_KEY}\s+([0-9*#]|[a-z]+)")
+_KEY_FIRST = re.compile(rf"{_KEY}\s+([0-9*#]|[a-z]+)\s+(?:for|to)\s+((?:(?!\bpress\b|\bsay or\b)[^.;:!?])+)")
 
 
 def ivr_options(text: str) -> list[tuple[str, str]]:
@@ -379,6 +381,11 @@ _SYNONYMS = {
     "delivery": "order delivery deliver shipping track",
     "sale": "buy price cost purchase quote stock",
     "support": "help problem repair broken issue fix",
+    # a service that is down or faulty: what callers about outages and faults want
+    "down": "outage outages fault faults broken problem issue offline disruption interruption working",
+    "fault": "outage outages down broken problem issue offline disruption repair working",
+    "outage": "outage outages down fault faults broken problem disruption offline",
+    "technical": "outage fault down broken problem issue offline working",
     "pharmacy": "prescription refill medication pharmacy",
     "event": "event events party private catering wedding group",
 }

@@ -15,7 +15,8 @@ tested line by line; nothing is guessed beyond what was said.
 
 from byourside_server.agent.understanding.replies import (
     after_dispute, classify, is_callback, is_do_not_call, is_greeting, is_hold, is_refusal, is_spelling_request,
-    is_transfer, is_unknown, is_who_is_this, is_wrong_number, readback_verdict, situation, yes_no,
+    is_transfer, is_unknown, is_voicemail_greeting, is_who_is_this, is_wrong_number, readback_verdict, situation,
+    yes_no,
 )
 from byourside_server.agent.understanding.context import content_words, question_words
 from byourside_server.agent.understanding.strings import string_kind
@@ -23,6 +24,7 @@ from byourside_server.agent.understanding.values import extract
 
 __all__ = [
     "after_dispute", "classify", "content_words", "extract", "is_callback", "is_do_not_call", "is_greeting", "is_hold",
-    "is_refusal", "is_spelling_request", "is_transfer", "is_unknown", "is_who_is_this", "is_wrong_number",
+    "is_refusal", "is_spelling_request", "is_transfer", "is_unknown", "is_voicemail_greeting", "is_who_is_this",
+    "is_wrong_number",
     "question_words", "readback_verdict", "situation", "string_kind", "yes_no",
 ]

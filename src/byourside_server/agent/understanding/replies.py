@@ -220,7 +220,7 @@ HOLD = ("please hold", "hold on", "hold please", "stay on the line", "one moment
         "let me pull", "let me have a look", "let me take a look", "let me just", "i'll just check",
         "i'll check", "i'll have a look", "while i check", "while i see if", "while i look", "just checking",
         "just looking", "checking now", "looking now", "bear with", "won't be a moment", "won't be long",
-        "just a tick", "two ticks", "momentito", "un momento", "un moment")
+        "just a tick", "two ticks", "just a minute", "momentito", "un momento", "un moment")
 TRANSFER = ("put you through", "putting you through", "transfer you", "transferring you", "connect you",
             "connecting you", "pass you over", "pass you on", "passing you over", "hand you over", "put you over",
             "let me get", "i'll get", "i will get", "i'll fetch", "let me fetch", "she'll pick up",
@@ -270,8 +270,19 @@ _GOING_TO_CHECK = re.compile(
     r"(?:check|look|see|find|grab|pull|ask|dig|have a look|take a look|find out|pop|nip|go)\b")
 
 
+# A clause that opens by asking for a moment: "two secs", "half a sec", "a few seconds", "just a mo"
+# (only at the start: "it's two seconds from the station" is no hold).
+_MOMENT_OPENING = re.compile(
+    r"^(?:(?:oh|okay|ok|right|um|er|erm|uh|just|give me|gimme)[\s,]+)*(?:(?:a|one|half a)\s+(?:sec|mo|tick)|"
+    r"(?:two|a few|a couple of|couple of)\s+(?:secs|seconds|mos|moments|ticks))\b")
+
+
+def _asks_for_a_moment(part: str) -> bool:
+    return bool(_MOMENT_OPENING.search(fold(part).strip()))
+
+
 def _stalls(part: str, cues: tuple[str, ...]) -> bool:
-    return has_any(part, cues) or bool(_GOING_TO_CHECK.search(fold(part)))
+    return has_any(part, cues) or bool(_GOING_TO_CHECK.search(fold(part))) or _asks_for_a_moment(part)
 
 
 def _clauses_all(text: str, cues: tuple[str, ...], also: tuple[str, ...] = ()) -> bool:
@@ -282,7 +293,7 @@ def _clauses_all(text: str, cues: tuple[str, ...], also: tuple[str, ...] = ()) -
 
 _STRONG_HOLD = ("bear with me", "please hold", "hold on", "hang on", "one moment", "just a moment", "one sec",
                 "just a sec", "one second", "just a second", "give me a sec", "give me a second", "give me a minute",
-                "give me a moment", "just a tick", "won't be a moment", "won't be long")
+                "give me a moment", "just a tick", "won't be a moment", "won't be long", "just a minute")
 
 
 def is_hold(text: str) -> bool:
@@ -294,7 +305,7 @@ def is_hold(text: str) -> bool:
     if _clauses_all(text, HOLD, stall_only + TRANSFER) or _clauses_all(text, TRANSFER, HOLD + stall_only):
         return True
     parts = [c.text for c in clauses(text)]
-    if not parts or not has_any(parts[0], _STRONG_HOLD):
+    if not parts or not (has_any(parts[0], _STRONG_HOLD) or _asks_for_a_moment(parts[0])):
         return False
     rest = " ".join(parts[1:])
     answer_like = re.search(r"\d", rest) or number_candidates(number_tokens(rest)) or yes_no(rest) is not None
@@ -350,6 +361,44 @@ def is_wrong_number(text: str) -> bool:
                           r"(?: , [\w']+)? , not (?:a|an|the) \w+", low))
 
 
+# A recorded greeting heard after the caller has started talking (the machine was not recognised at once):
+# words only a recording says, or two kinds of greeting words together ("you've reached ..." and "leave
+# your name and number"), not about someone else. A person who says one of them ("she's not available,
+# can I take a message?") is not taken for a machine.
+_RECORDING_ONLY = (
+    "after the tone", "after the beep", "at the tone", "at the beep", "after the signal", "voicemail",
+    "voice mail", "mailbox", "record your message", "leave a message", "leave me a message", "leave us a message",
+    "leave your message", "not available to take your call", "unable to take your call", "can't come to the phone", "cannot come to the phone", "can't get to the phone",
+    "can't get to my phone", "cannot get to the phone", "the person you are calling", "the person you're calling",
+    "the customer you are calling", "the subscriber you are calling", "the number you have dialled",
+    "the number you have dialed", "can't answer the phone", "can't answer your call", "no one is available to take",
+    "nobody is available to take", "our office is closed", "our offices are closed", "office is now closed",
+    "outside business hours", "outside of business hours", "outside our opening hours")
+_GREETING_KINDS = (
+    ("you've reached", "you have reached", "this is the voicemail"),
+    ("not available right now", "not available at the moment", "not available at this time", "currently unavailable",
+     "unavailable right now", "unavailable at the moment", "not here right now", "not in right now",
+     "not around right now", "not home right now", "not at home right now", "away from the phone",
+     "away from my phone", "out of the office", "all out on jobs", "we're out right now", "i'm out right now",
+     "can't talk right now", "can't take your call", "cannot take your call", "not able to take your call",
+     "not around to take your call"),
+    ("leave your name", "leave your number", "leave your details", "leave a number", "text this number",
+     "send me a text", "drop me a text", "text me", "send us a text"),
+    ("call you back", "get back to you", "return your call", "ring you back", "call you right back",
+     "try again later", "try me again", "try us again"))
+
+
+def is_voicemail_greeting(text: str) -> bool:
+    """Words of a recorded greeting: "Hi, you've reached Sam, leave your name and number", "I'm not
+    available to take your call right now" (no tone or "beep" needed)."""
+    words = tokens(text)
+    if has_any(words, _RECORDING_ONLY):
+        return True
+    # "he's not available, try again later" is a person speaking for someone else
+    about_someone_else = has_any(words, ("he", "she", "him", "her", "he's", "she's", "he'll", "she'll"))
+    return not about_someone_else and sum(1 for kind in _GREETING_KINDS if has_any(words, kind)) >= 2
+
+
 def is_do_not_call(text: str) -> bool:
     return has_any(text, DO_NOT_CALL)
 
@@ -379,9 +428,15 @@ def situation(reply: str) -> str | None:
 
 def readback_verdict(reply: str) -> bool | None:
     """Their answer to a read-back, from its first sentence ("No, that's not right. It's ten.")."""
+    # "Right, it left the warehouse yesterday...": a marker that opens more words is no "that's right"
+    reply = _OPENING_MARKER.sub("", reply.strip(), count=1) or reply
     first = (sentences(reply) or [reply])[0]
     verdict = yes_no(first)
     return verdict if verdict is not None else yes_no(reply)
+
+
+_OPENING_MARKER = re.compile(r"^(?:right|okay|ok|alright|all right|so|well|now|oh|um|uh|er)\s*,\s*(?=\w)",
+                             re.IGNORECASE)
 
 
 def after_dispute(reply: str) -> str:

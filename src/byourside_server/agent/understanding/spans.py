@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
 from byourside_server.agent.understanding.replies import yes_no
 from byourside_server.agent.understanding.words import fold, tokens
@@ -22,7 +22,7 @@ _H = rf"(?:\d{{1,2}}(?:[:.]\d{{2}})?|{_HOUR_WORDS}|noon|midday|midnight)"
 _SUFFIX = r"(?:\s*(?:a\.?m\.?|p\.?m\.?)|\s+o'clock|\s+in the (?:morning|afternoon|evening)|\s+at night|\s+sharp)"
 _FRACTION = (rf"(?:(?:half|quarter|ten|twenty|five|twenty[ -]five)\s+(?:past|to|after|til|till)\s+{_H}"
              rf"|half\s+(?:{_HOUR_WORDS}))")  # "half seven" is 7:30
-_CLOCK = rf"(?:{_FRACTION}|{_H}(?:\s+(?:{_MINUTE_WORDS}))?)"
+_CLOCK = rf"(?:{_FRACTION}|{_H}(?:(?:\s+|-)(?:{_MINUTE_WORDS}))?)"  # "four thirty", "four-thirty"
 _DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
 _WHEN_AFTER = rf"(?:\s+(?:today|tomorrow|tonight|this (?:morning|afternoon|evening)|on {_DAY}|{_DAY}))?"
 _RANGE = (rf"(?:from\s+)?{_CLOCK}{_SUFFIX}?\s*(?:to|till|til|until|through|-|\u2013)\s*{_CLOCK}{_SUFFIX}?"
@@ -38,9 +38,11 @@ _ORDINAL = (r"(?:\d{1,2}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|se
             r"twenty[ -](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|thirty[ -]first)")
 _MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
 _PART = r"(?:\s+(?:morning|afternoon|evening|night|lunchtime))?"
+# An ordinal in words is a date only with "the" or a month ("the fifth", "fifth of May"): "first thing" is none.
 _DATE = re.compile(
     rf"(?<![\w'])(?:(?:(?:this|next|on)\s+)?{_DAY}{_PART}(?:,?\s+(?:the\s+)?{_ORDINAL}(?:\s+of\s+{_MONTH})?)?"
-    rf"|(?:the\s+)?{_ORDINAL}(?:\s+of\s+{_MONTH})?|{_MONTH}\s+(?:the\s+)?{_ORDINAL}|{_MONTH}\s+\d{{1,2}}"
+    rf"|the\s+{_ORDINAL}(?:\s+of\s+{_MONTH})?|\d{{1,2}}(?:st|nd|rd|th)(?:\s+of\s+{_MONTH})?"
+    rf"|{_ORDINAL}\s+of\s+{_MONTH}|{_MONTH}\s+(?:the\s+)?{_ORDINAL}|{_MONTH}\s+\d{{1,2}}"
     rf"|the day after tomorrow|tomorrow{_PART}|today|tonight|next week|this week|end of (?:the )?(?:day|week|month)"
     rf"|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?)(?!\w|'(?!s\b))")  # "Friday's the earliest"
 _LETTERS = re.compile(r"(?<![\w'])([a-z])(?:\s*[-,.]?\s*(?:as in \w+\s*[-,.]?\s*)?([a-z])(?![\w']))+")
@@ -110,9 +112,25 @@ def best_span(spans: Iterable[tuple[int, int, str]], text: str, wanted: set[str]
                 score -= 3  # "we're fully booked this week, so next Tuesday": not the negated one
             score += 3 if clause.corrected else 0  # type: ignore[attr-defined]
             score += 1 if clause.contrasted else 0  # type: ignore[attr-defined]
+        score += _nearness(low[:start], wanted, stem)
         if score > best_score:
             best, best_score = span, score
     return clean(best, known if known is not None else wanted) if best else None
+
+
+_SEGMENT_END = frozenset((",", ".", ";", ":", "!", "?", "and", "but", "then", "or"))
+
+
+def _nearness(before: str, wanted: set[str], stem: Callable[[str], str]) -> float:
+    """How close before a span the question's words are said, within its part of the sentence:
+    "we open at ten and shut the doors at four" gives "four" to the closing time, "ten" to the opening."""
+    score = 0.0
+    for distance, word in enumerate(reversed(tokens(before)[-5:]), start=1):
+        if word in _SEGMENT_END:
+            break
+        if stem(word) in wanted:
+            score += (6 - distance) * 0.3
+    return score
 
 
 _RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "the day after tomorrow": 2, "day after tomorrow": 2,
@@ -145,8 +163,9 @@ def email(text: str) -> str | None:
     written = _EMAIL.search(text)
     if written:
         return written.group(0).lower().rstrip(".")
-    # "all one word", "all lower case": how it is written, not part of it
-    plain = re.sub(r"\b(?:all )?(?:one word|lower ?case|no spaces|small letters)\b", " ", fold(text))
+    # "all one word", "that's all lower case": how it is written, not part of it
+    plain = re.sub(r"\b(?:(?:that's|that is|it's|it is|all|written|as|in)\s+){0,3}"
+                   r"(?:one word|lower ?case|no spaces|small letters)\b", " ", fold(text))
     words = re.findall(r"[a-z0-9]+|-", plain)
     for i, word in enumerate(words):
         if word != "at" or i == 0 or i + 1 >= len(words) or "dot" not in words[i + 1 : i + 9]:
@@ -191,18 +210,29 @@ def email(text: str) -> str | None:
 def spelled_word(text: str) -> str | None:
     """A word spelled out letter by letter ("N-G-U-Y-E-N", "B as in bravo, O, ..."), as the reply
     wrote it when it also says the word, else capitalised."""
+    found = _spelled(text)
+    return found[0] if found else None
+
+
+def _spelled(text: str) -> tuple[str, int, int, bool] | None:
+    """The spelled word, where its letters start and end in ``text``, and whether the word itself was
+    said before them ("Siobhan, that's S, I, O, ...")."""
     low = fold(text)
-    best = ""
+    best, best_start, best_end = "", -1, -1
     for m in _LETTERS.finditer(low):
         letters = "".join(re.findall(r"(?<![\w'])([a-z])(?![\w'])", re.sub(r"as in \w+", " ", m.group(0))))
         if len(letters) >= 3 and len(letters) > len(best):
-            best = letters
+            best, best_start, best_end = letters, m.start(), m.end()
     if not best:
         return None
     said = re.search(rf"\b({best})\b", low)
     if said:
-        return text[said.start(1) : said.end(1)]
-    return best.capitalize()
+        return text[said.start(1) : said.end(1)], best_start, best_end, said.start(1) < best_start
+    return best.capitalize(), best_start, best_end, False
+
+
+# "Siobhan, that's S, I, O, B, H, A, N, Kelleher": the surname said straight after the spelling
+_SURNAME_AFTER = re.compile(r"^\s*,?\s*([A-Z][\w'-]+)\b(?!\s*[.?!]?\s*[a-z])")
 
 
 _TITLE_NAME = re.compile(r"\b((?:Dr|Doctor|Mr|Mrs|Ms|Miss|Professor|Prof)\.?\s+[A-Z][\w'-]+)")
@@ -217,10 +247,14 @@ _IS_NAME = re.compile(r"(?i:\bis|it's|this is|speaking to|ask for|called|named|c
 _NOT_SURNAME = frozenset("is was will would she he they speaking here there".split())
 
 
-def name(text: str, surname: bool) -> str | None:
-    spelled = spelled_word(text)
+def name(text: str, surname: bool, first_name: bool = False) -> str | None:
+    spelled = _spelled(text)
     if spelled:
-        return spelled
+        word, _, end, said_first = spelled
+        then = _SURNAME_AFTER.match(text[end:])
+        if said_first and then and fold(then.group(1)) not in _NOT_SURNAME and not first_name:
+            return then.group(1) if surname else f"{word} {then.group(1)}"
+        return word
     found = [(m.start(1), m.group(1)) for pattern in (_TITLE_NAME, _NAME_CUE, _IS_NAME) for m in pattern.finditer(text)
              if not re.fullmatch(r"(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Professor|Prof)\.?", m.group(1))]
     if not found:

@@ -14,7 +14,7 @@ from datetime import date
 
 from byourside_server.agent.understanding.context import content_words, is_stall, question_words, stem
 from byourside_server.agent.understanding.replies import is_greeting, yes_no
-from byourside_server.agent.understanding.words import after_last_correction, fold, sentences, tokens
+from byourside_server.agent.understanding.words import after_last_correction, fold, has_any, sentences, tokens
 from byourside_server.domain import FieldSpec
 
 _KINDS = (
@@ -92,9 +92,11 @@ def extract_string(reply: str, field: FieldSpec, question: str | None = None, to
         if found:
             return found
     if kind == "name":
-        about = fold(f"{field.name} {field.description or ''}")
-        found = spans.name(focus, surname="surname" in about or "last name" in about) or spans.name(
-            reply, surname="surname" in about)
+        about = fold(f"{field.name.replace('_', ' ')} {field.description or ''}")
+        first_name = "first name" in about or "given name" in about
+        surname = "surname" in about or "last name" in about
+        found = (spans.name(focus, surname=surname, first_name=first_name)
+                 or spans.name(reply, surname="surname" in about, first_name=first_name))
         if found:
             return found
         rest = _generic(focus, wanted)
@@ -102,7 +104,11 @@ def extract_string(reply: str, field: FieldSpec, question: str | None = None, to
         return rest if rest and _looks_like_a_name(rest) else None
     about = set(tokens(f"{field.name.replace('_', ' ')} {field.description or ''}"))
     clock_only = kind == "time" and bool(about & {"time", "o'clock", "hour", "hours"}) and not about & {"day", "date"}
-    finders = {"time": (spans.times,) if clock_only else (spans.times, spans.dates),
+    # "the day the suit will be ready": a day asked, though "ready" usually asks for a time
+    day_only = kind == "time" and bool(about & {"day", "date", "weekday"}) and not about & {
+        "time", "o'clock", "hour", "hours"}
+    finders = {"time": (spans.times,) if clock_only else (spans.dates, spans.times) if day_only
+               else (spans.times, spans.dates),
                "date": (spans.dates, spans.times)}.get(kind, ())
     for finder in finders:
         for text in (focus, body) if focus != body else (body,):
@@ -113,7 +119,21 @@ def extract_string(reply: str, field: FieldSpec, question: str | None = None, to
                 return spans.absolute_date(found, today) if today else found
     if finders and yes_no(focus) is False:
         return None  # "we won't be opening tomorrow at all": no time to give
-    return _generic(focus, wanted)
+    rest = _generic(focus, wanted)
+    asks_when = bool(about & {"time", "day", "date", "when", "hours", "weekday", "deadline"})
+    if finders and asks_when and rest and not has_any(rest, _WHEN_WORDS):
+        return None  # a time or a day was asked and none was said ("Two secs, I'm just pulling it up")
+    return rest
+
+
+# What a time or a day said without a clock or a date sounds like ("after lunch", "first thing next week").
+_WHEN_WORDS = ("morning", "afternoon", "evening", "night", "tonight", "today", "tomorrow", "lunch", "lunchtime",
+               "noon", "midday", "midnight", "week", "weekend", "month", "year", "soon", "later", "now", "asap",
+               "first thing", "end of", "close of", "start of", "beginning of", "middle of", "early", "late",
+               "dinner", "breakfast", "teatime", "o'clock", "anytime", "any time", "whenever", "open", "close",
+               "closing", "opening", "dawn", "dusk", "spring", "summer", "autumn", "fall", "winter", "christmas",
+               "easter", "holiday", "holidays", "fortnight", "hour", "hours", "minute", "minutes", "day", "days",
+               "ish")
 
 
 _NAME_WORD = re.compile(r"(?:[A-Z][\w'-]*|(?:de|van|von|da|di|le|la|bin|al)\b)")

@@ -54,6 +54,7 @@ _TIME_BEFORE = frozenset("at until till til by before after from between".split(
 _UNIT_WORDS = frozenset(
     stem(w) for w in "dollar dollars price cost fee charge amount much pay rate euro pound per number many how".split())
 _LIMITS = frozenset("max maximum up cap capped limit minimum min least most".split())
+_HAVE = frozenset(("got", "have", "has", "had", "there's", "are", "with"))
 _NONE_LEFT = ("none", "none left", "zero", "nothing left", "not a single", "not one", "no more", "fully booked",
               "completely booked", "sold out", "all gone", "booked up", "nothing available", "no spaces",
               "no places", "no seats", "no rooms", "no slots", "no tickets")
@@ -206,13 +207,18 @@ def extract_number(reply: str, field: FieldSpec, question: str | None = None) ->
             score += 2  # a figure said as money is what people usually ask for
         if count_field:
             score -= 3 if money else 0
-            if any(stem(w) in wanted for w in after):
-                score += 3
+            if any(stem(w) in wanted - _WHEN_WORDS for w in after):
+                score += 3  # "eleven seats": the figure names what was counted (not "eight tomorrow")
         if before in _LABELS:
             score -= 4
         timeish = before in _TIME_BEFORE or (after and after[0] in ("o'clock", "am", "pm", "thirty", "fifteen"))
         if timeish and not time_field:
-            score -= 2 if before not in ("by", "from", "between") else 1
+            # "from eight tomorrow", "at nine tonight": a time, however "from" usually reads
+            said_when = bool(after) and after[0] in ("tomorrow", "today", "tonight", "onwards", "sharp", "o'clock",
+                                                     "am", "pm")
+            score -= 2 if before not in ("by", "from", "between") or said_when else 1
+        if count_field and (before in _HAVE or (after and after[0] == "of" and not money)):
+            score += 1  # "I've got three of the big ones", "we have eleven": the count held
         if after and after[0] in ("minute", "minutes", "mins", "hour", "hours", "sec", "seconds") and not (
                 wanted & {"minute", "hour", "long", "duration", "wait", "time"}):
             score -= 3
@@ -263,11 +269,27 @@ _WHEN_WORDS = frozenset(stem(w) for w in (
     "monday tuesday wednesday thursday friday saturday sunday day time now later soon").split())
 
 
+# "Is breakfast included?" - "Breakfast is extra": charged on top of what was asked about is a no.
+_INCLUSION_ASKED = ("include", "included", "includes", "including", "inclusive", "come with", "comes with",
+                    "part of", "covered", "cover", "covers", "complimentary")
+_CHARGED_ON_TOP = ("extra", "on top", "additional charge", "additional cost", "additional fee", "separately",
+                   "separate charge", "surcharge", "supplement", "add on", "charged for", "costs more",
+                   "pay for it", "pay for that", "pay for those", "pay extra", "at a cost", "for a fee")
+_INCLUDED = ("included", "includes", "including", "inclusive", "comes with", "come with", "part of")
+
+
+def _charged_on_top(body: str, field: FieldSpec, question: str | None) -> bool:
+    about = tokens(f"{field.name.replace('_', ' ')} {field.description or ''} {question or ''}")
+    return has_any(about, _INCLUSION_ASKED) and has_any(body, _CHARGED_ON_TOP) and not has_any(body, _INCLUDED)
+
+
 def extract_boolean(reply: str, field: FieldSpec, question: str | None = None) -> bool | None:
     body = " ".join(s for s in sentences(reply) if not is_stall(s)) or reply
     value = yes_no(body)
     if value is not None:
         return value
+    if _charged_on_top(body, field, question):
+        return False
     # "I'm free that Saturday" to "whether she is free that Saturday": the question's own words, not negated.
     # Words that only say when ("next week", "Saturday") do not count: "next week we're booked solid" is no yes.
     shared = content_words(body) & question_words(field, question) - _WHEN_WORDS
