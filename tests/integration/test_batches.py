@@ -261,15 +261,21 @@ def kill(loop_task: asyncio.Task, doomed: Worker) -> None:
     loop_task.cancel()
 
 
-async def test_five_thousand_rows_under_ten_at_once_with_a_worker_killed_midway(world):
+# PostgreSQL is the scale-out store and gets the full 5,000 rows; SQLite, the one-process store, the same
+# test at 1,000 (the same code path, a fifth of the time).
+ROWS_BY_STORE = {"postgresql": 5000, "sqlite": 1000}
+
+
+async def test_thousands_of_rows_under_ten_at_once_with_a_worker_killed_midway(world, database_url):
     services, api = world
+    total = ROWS_BY_STORE[database_url.split("+")[0]]
     account, secret = await new_account(services)
     await services.accounts.set_limits(account.id, max_concurrent_calls=10, monthly_minutes=10_000_000)
-    rows = [{"to": f"+1415555{100 + i % 64:04d}", "metadata": {"row": str(i)}} for i in range(5000)]
+    rows = [{"to": f"+1415555{100 + i % 64:04d}", "metadata": {"row": str(i)}} for i in range(total)]
     response = await api.post("/v1/agent/batches", json={"defaults": {"objective": "Confirm the delivery slot."},
                                                          "calls": rows, "webhookUrl": "http://127.0.0.1:9/done"},
                               headers=auth(secret))
-    assert response.status_code == 201 and response.json()["total"] == 5000, response.text[:500]
+    assert response.status_code == 201 and response.json()["total"] == total, response.text[:500]
     batch_id = response.json()["batchId"]
     telephony = CountingTelephony()
     doomed = worker(services, telephony, concurrency=8)
@@ -277,7 +283,7 @@ async def test_five_thousand_rows_under_ten_at_once_with_a_worker_killed_midway(
     async with running(worker(services, telephony, concurrency=8)):
         async def halfway():
             batch = (await api.get(f"/v1/agent/batches/{batch_id}", headers=auth(secret))).json()
-            return batch["counts"]["no_answer"] >= 2000
+            return batch["counts"]["no_answer"] >= total * 2 // 5
         await until(halfway)
         in_hand = set(doomed.sessions)
         kill(doomed_task, doomed)
@@ -291,8 +297,8 @@ async def test_five_thousand_rows_under_ten_at_once_with_a_worker_killed_midway(
             c.batch_id == batch_id, e.status.in_([s.value for s in TERMINAL_STATUSES])))).scalars())
         finished_events = (await conn.execute(select(func.count()).select_from(t.webhook_deliveries).where(
             t.webhook_deliveries.c.event == "batch.finished"))).scalar_one()
-    assert sum(statuses.values()) == 5000 and set(statuses) <= {"no_answer", "failed"}
-    assert len(ends) == 5000 and set(ends.values()) == {1}  # every row ended exactly once
+    assert sum(statuses.values()) == total and set(statuses) <= {"no_answer", "failed"}
+    assert len(ends) == total and set(ends.values()) == {1}  # every row ended exactly once
     assert max(telephony.dials.values()) == 1  # none dialled twice
     assert telephony.most <= 10
-    assert done["status"] == "finished" and sum(done["counts"].values()) == 5000 and finished_events == 1
+    assert done["status"] == "finished" and sum(done["counts"].values()) == total and finished_events == 1
