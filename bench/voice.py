@@ -15,6 +15,11 @@ endpointer's own idea of it.
   20 ms per token; TTS first audio 100 ms).
 - ``local``: faster-whisper (packaged Whisper base) + Piper joe, with the same
   fake LLM (no local LLM can hold this conversation on this machine).
+- ``deepgram`` / ``deepgram-nospec``: the callee heard through our fake
+  Deepgram live server (tests/providers/fake_deepgram.py: the callee's lines as
+  its script, an interim every 100 ms of audio, every message held back
+  DEEPGRAM_DELAY_S, ``endpointing`` DEEPGRAM_ENDPOINTING_MS so a line's pause is
+  not its end), with speculative turn-taking on / off; the same fake LLM and TTS.
 
 The same fake-provider turn built on pipecat-ai 1.14 (bench/voice_pipecat.py,
 run with the python of a separate environment that has pipecat-ai) hears the
@@ -70,6 +75,7 @@ from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
 from byourside_server.voice.telephony import VoicedTelephony
 from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, ulaw_decode, ulaw_encode
+from byourside_server.voice.factory import deepgram_stt
 from byourside_server.voice.pipeline import (
     SpeechToText,
     TextToSpeech,
@@ -103,6 +109,7 @@ REPLY = "Thank you, that works for me."
 REPLY_TOKENS = 8
 GAP_SECONDS = 5.0
 STT_S, LLM_FIRST_S, LLM_TOKEN_S, TTS_FIRST_S = 0.100, 0.200, 0.020, 0.100
+DEEPGRAM_DELAY_S, DEEPGRAM_ENDPOINTING_MS = 0.100, 800  # the fake Deepgram's answers: network and processing
 
 
 class FixedSTT(SpeechToText):
@@ -319,10 +326,26 @@ def rtp_levers(rtp) -> None:
         rtp.jitter.align_after = None
 
 
+async def fake_deepgram(turns: int, speculate: bool):
+    """The fake Deepgram live server, scripted with the callee's lines, and the settings that hear through it."""
+    sys.path.insert(0, str(ROOT / "tests" / "providers"))
+    from fake_deepgram import FakeDeepgram
+
+    script = [text.replace("...", "") for text in (CALLEE * (turns // len(CALLEE) + 1))[:turns]]
+    fake = await FakeDeepgram(script=script, interim_every_ms=100, answer_delay=DEEPGRAM_DELAY_S).start()
+    config = VoiceConfig(stt="deepgram", deepgram_api_key=fake.api_key, deepgram_url=fake.url,
+                         deepgram_endpointing_ms=DEEPGRAM_ENDPOINTING_MS, turn_speculate=speculate)
+    return fake, config
+
+
 async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
                    stream_llm: bool = False) -> dict[str, list[float]]:
-    config = VoiceConfig()
-    if mode == "fake":
+    config, deepgram, recognition = VoiceConfig(), None, None
+    if mode in ("deepgram", "deepgram-nospec"):
+        deepgram, config = await fake_deepgram(turns, speculate=mode == "deepgram")
+        hearing, recognition = deepgram_stt(config)
+        stt_inner, tts_inner = hearing(), FixedTTS()
+    elif mode == "fake":
         stt_inner, tts_inner = FixedSTT(), FixedTTS()
     else:
         stt_inner, tts_inner = await local_voice(config, workdir).load()
@@ -336,7 +359,7 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
         return endpointers[-1]
 
     voice = VoiceFactory(lambda: stt, lambda: tts, endpointer, barge_in_ms=0, turn_detector=detector,
-                         stt_early_ms=config.stt_early_ms, speculate=config.turn_speculate)
+                         stt_early_ms=config.stt_early_ms, speculate=config.turn_speculate, recognition=recognition)
     await voice.load()
     run_dir = workdir / mode
     run_dir.mkdir()
@@ -413,6 +436,11 @@ async def run_mode(mode: str, audio: Path, turns: int, workdir: Path,
     finally:
         await telephony.aclose()
         far_end.stop()
+        if deepgram is not None:
+            await deepgram.aclose()
+    if deepgram is not None:
+        print(f"  deepgram (fake, answers {DEEPGRAM_DELAY_S * 1000:.0f} ms late, endpointing "
+              f"{DEEPGRAM_ENDPOINTING_MS} ms): heard {deepgram.heard}")
     if mode == "local":
         print("  heard:", " | ".join(heard_texts))
     closed = [u.ended_by for e in endpointers for u in e.utterances]  # every turn, cut-ins included
@@ -574,7 +602,8 @@ async def main() -> None:
             import voice_moments  # bench/voice_moments.py: barge-in and answer to first word
 
             for mode in modes:
-                await voice_moments.run(mode, workdir, args.barge_in_trials, args.answers)
+                if mode in ("fake", "local"):  # the moments run on the shipped local or fake models
+                    await voice_moments.run(mode, workdir, args.barge_in_trials, args.answers)
     print(f"machine after the run: {machine_load_note()}")
 
 

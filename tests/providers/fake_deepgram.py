@@ -15,15 +15,20 @@ ends after ``endpointing`` ms of quiet. ``vad_events`` sends
 ``SpeechStarted`` (``timestamp``) at a span's start. The span's words come
 from ``script`` (a list of texts, one per span, in order) or ``hear`` (the
 span's int16 pcm and its rate -> text). With a script, interim ``Results``
-(``is_final: false``) come every ``interim_every_ms`` of speech with the
-words said so far (one more word each time); at the span's end come the
-finals: ``is_final: true``, a long text split in two results, the last one
+(``is_final: false``) come every ``interim_every_ms`` of the span's audio
+with the words heard so far: while the speech goes on, one more word each
+time, the last one kept back; once it has paused, every word (the quiet
+after the last word shows where it ends). Their words end where the speech
+does, their ``start``/``duration`` cover the audio processed. At the span's
+end come the finals: ``is_final: true``, a long text split in two results, the last one
 ``speech_final: true`` (``false`` when endpointing is off, or with
 ``speech_final=False``: a noisy line). ``UtteranceEnd`` (``last_word_end``)
 follows ``utterance_end_ms`` of quiet after the last word. ``Finalize``
 closes a span at once (``from_finalize: true``); ``CloseStream`` closes it,
 sends ``Metadata`` and closes the socket normally. Word times are seconds
 from the socket's first audio, words spread over the span by characters.
+``answer_delay`` (seconds) holds every message back that long, in order, as
+the service's network and processing would (for the voice bench).
 ``drop_after_results`` aborts the first socket's connection after that many
 ``Results``; ``refuse_from_connection`` answers later upgrades with 503.
 """
@@ -55,12 +60,14 @@ class FakeDeepgram(LoopbackWebSocketFake):
     def __init__(self, *, script: list[str] | None = None,
                  hear: Callable[[np.ndarray, int], Awaitable[str]] | None = None, api_key: str = "dg-test",
                  interim_every_ms: int = 400, speech_final: bool = True, idle_timeout: float = 10.0,
-                 drop_after_results: int | None = None, refuse_from_connection: int | None = None) -> None:
+                 drop_after_results: int | None = None, refuse_from_connection: int | None = None,
+                 answer_delay: float = 0.0) -> None:
         super().__init__()
         self.script = list(script or [])
         self.hear, self.api_key = hear, api_key
         self.interim_every_ms, self.speech_final, self.idle_timeout = interim_every_ms, speech_final, idle_timeout
         self.drop_after_results, self.refuse_from_connection = drop_after_results, refuse_from_connection
+        self.answer_delay = answer_delay
         self.sockets: list[dict[str, Any]] = []  # per socket: query, controls received, audio seconds, sent
         self.upgrades = 0
         self.heard: list[str] = []  # every span's text, in order
@@ -137,8 +144,17 @@ class _Stream:
         self.last_word_end: float | None = None  # for UtteranceEnd
         self.results_sent = 0
         self.request_id = str(uuid.uuid4())
+        self.delayed: asyncio.Queue[tuple[float, dict[str, Any]]] | None = None  # with answer_delay
+        self.delayed_sender: asyncio.Task | None = None
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            if self.delayed_sender is not None:
+                self.delayed_sender.cancel()
+
+    async def _serve(self) -> None:
         with contextlib.suppress(Exception):
             while True:
                 try:
@@ -159,6 +175,8 @@ class _Stream:
                                       "request_id": self.request_id, "sha256": "0" * 64,
                                       "created": "2026-01-01T00:00:00.000Z",
                                       "duration": self.position * 0.02, "channels": 1})
+                    if self.delayed is not None:
+                        await self.delayed.join()
                     await self.socket.close(1000)
                     return
 
@@ -192,8 +210,7 @@ class _Stream:
             return
         self.span.append(frame)
         self.quiet = 0 if loud else self.quiet + 1
-        spoken_ms = (len(self.span) - self.quiet) * 20
-        if self.interim and self.text and spoken_ms >= (self.interims_sent + 1) * self.fake.interim_every_ms:
+        if self.interim and self.text and len(self.span) * 20 >= (self.interims_sent + 1) * self.fake.interim_every_ms:
             self.interims_sent += 1
             await self._results(self._prefix(), final=False)
         # Without endpointing the service still finalises after a while: 300 ms of quiet here.
@@ -206,8 +223,10 @@ class _Stream:
                 and now - self.last_word_end >= self.utterance_end_ms / 1000)
 
     def _prefix(self) -> str:
-        """The words "heard so far": one more with each interim, the last word kept for the final."""
+        """The words "heard so far": one more with each interim, the last word kept until the speech pauses."""
         words = (self.text or "").split()
+        if self.quiet:
+            return " ".join(words)
         return " ".join(words[:max(1, min(len(words) - 1, self.interims_sent))])
 
     async def _end_span(self, *, from_finalize: bool = False) -> None:
@@ -242,8 +261,9 @@ class _Stream:
                        speech_final: bool = False, from_finalize: bool = False,
                        window: tuple[float, float] | None = None) -> None:
         start = self.span_start * 0.02
-        if words is None:
-            words = _timed_words(transcript.split(), start, self.position * 0.02)
+        if words is None:  # an interim: its words end where the speech heard so far does
+            spoken = len(self.span or ()) - self.quiet
+            words = _timed_words(transcript.split(), start, (self.span_start + spoken) * 0.02)
         begin, finish = window or (start, self.position * 0.02)
         message: dict[str, Any] = {
             "type": "Results", "channel_index": [0, 1], "duration": round(finish - begin, 3),
@@ -264,7 +284,23 @@ class _Stream:
 
     async def _send(self, message: dict[str, Any]) -> None:
         self.record["sent"].append(message)
-        await self.socket.send(json.dumps(message))
+        if not self.fake.answer_delay:
+            await self.socket.send(json.dumps(message))
+            return
+        loop = asyncio.get_running_loop()
+        if self.delayed is None:
+            self.delayed = asyncio.Queue()
+            self.delayed_sender = loop.create_task(self._send_delayed())
+        self.delayed.put_nowait((loop.time() + self.fake.answer_delay, message))
+
+    async def _send_delayed(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due, message = await self.delayed.get()
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            with contextlib.suppress(Exception):
+                await self.socket.send(json.dumps(message))
+            self.delayed.task_done()
 
 
 def _timed_words(words: list[str], start: float, end: float) -> list[dict[str, Any]]:

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fake_deepgram import FakeDeepgram
+from paced_media import silence as quiet
+from paced_media import voiced
 from support import conduct_call, new_account, open_services
 
 from byourside_server.agent.offline import OfflineBrain
+from byourside_server.telephony.base import Silence, Speech
+from byourside_server.telephony.media import AudioFrame, MediaChannel, Playback
 from byourside_server.telephony.simulator.over_sip import SipSimulator
 from byourside_server.telephony.simulator.scenarios import load_scenarios
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
 from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES
-from byourside_server.voice.factory import VoiceConfig, local_voice, make_endpointer
+from byourside_server.voice.engine import VoiceLine
+from byourside_server.voice.factory import (
+    VoiceConfig,
+    VoiceFactory,
+    deepgram_stt,
+    local_voice,
+    make_endpointer,
+)
 from byourside_server.voice.listening import BatchRecognition, ToneHeard
 from byourside_server.voice.ports import (
     FinalText,
     InterimText,
     SpeechEnded,
     SpeechStarted,
+    SpeechToText,
+    TextToSpeech,
 )
 from byourside_server.voice.providers.deepgram import (
     DeepgramError,
@@ -55,10 +69,11 @@ def tone(ms: int, hz: float = 1000) -> list[np.ndarray]:
     return list((6000 * np.sin(2 * np.pi * hz * t)).astype(np.int16).reshape(-1, FRAME_SAMPLES))
 
 
-def recognition(fake: FakeDeepgram, *, tones: bool = False, key: str = "dg-test", **options) -> DeepgramRecognition:
+def recognition(fake: FakeDeepgram, *, tones: bool = False, key: str = "dg-test", guess_after_ms: int = 0,
+                **options) -> DeepgramRecognition:
     endpointer = make_endpointer(VoiceConfig(turn_detector="off"), None)
     return DeepgramRecognition(DeepgramOptions(key, url=fake.url, **options), endpointer,
-                               tones=BeepDetector() if tones else None)
+                               tones=BeepDetector() if tones else None, guess_after_ms=guess_after_ms)
 
 
 async def feed(stream: DeepgramRecognition, frames: list[np.ndarray], start_ms: int = 0, pace: float = 0.0) -> int:
@@ -258,6 +273,37 @@ async def test_a_record_tone_is_reported_after_the_greeting_it_ends():
     assert stream.last_tone_ms == heard[1].at_ms
 
 
+async def feed_in_step(stream: DeepgramRecognition, fake: FakeDeepgram, frames: list[np.ndarray]) -> int:
+    """Frames from 0, each once the fake has heard the one before and its answers have reached the stream."""
+    at = 0
+    for frame in frames:
+        stream.feed(frame, at)
+        at += FRAME_MS
+        async with asyncio.timeout(20):
+            while not (fake.sockets and fake.sockets[-1]["audio_seconds"] >= at / 1000 - 1e-6
+                       and stream.messages_received >= len(fake.sockets[-1]["sent"])):
+                await asyncio.sleep(0.001)
+    return at
+
+
+async def test_a_pause_gives_a_guess_on_our_vads_span_and_more_words_revise_it():
+    fake = await FakeDeepgram(script=[MENU], interim_every_ms=100).start()
+    stream = recognition(fake, endpointing_ms=600, guess_after_ms=100)
+    try:
+        at = await feed_in_step(stream, fake, silence(200) + speech(1000) + silence(300) + speech(800))
+        stream.finish(at)  # the line closed mid-sentence: Finalize
+        events = await events_until(stream, 1)
+        await stream.aclose()
+    finally:
+        await fake.aclose()
+    final = events[-1]
+    # Deepgram's own interims start at its first word (200 ms); the guess at our VAD's start, its pre-roll in.
+    [guess] = [e for e in events if isinstance(e, InterimText) and e.start_ms < 200]
+    assert guess.end_ms == 1200 and guess.asked_ms == 1300 and guess.text == MENU  # at the pause
+    assert final.text == MENU and final.start_ms == guess.start_ms and final.end_ms >= 2200, final
+    assert stream.guess_verdict(guess.start_ms, guess.end_ms) is False and stream.guesses_revised == 1
+
+
 async def test_one_utterance_transcribed_over_a_short_socket():
     fake = await FakeDeepgram(script=[TABLE]).start()
     try:
@@ -344,3 +390,229 @@ async def test_a_call_over_sip_hears_the_callee_through_deepgram(tmp_path: Path,
     assert len(turns) >= 2, call.latency
     for turn in turns:  # Deepgram's words come with its verdict: no STT time after the turn closed
         assert turn["sttMs"] == 0 and turn["totalMs"] >= turn["endpointingMs"] >= 0, turn
+
+
+# -- the voice engine listening through Deepgram: speculation and speech over our reply --
+
+BACKCHANNEL, WORDS_OVER_US = "Mm-hmm.", "Sorry, can I ask something first?"
+LOUDNESS_WORDS = {4000: BACKCHANNEL, 8000: WORDS_OVER_US}  # what the fake hears in a buzz of that loudness
+
+
+async def hear_by_loudness(pcm: np.ndarray, rate: int) -> str:
+    peak = int(np.abs(pcm.astype(np.int32)).max()) * 2  # paced_media.voiced: a buzz at half its loudness
+    return min(LOUDNESS_WORDS.items(), key=lambda item: abs(item[0] - peak))[1]
+
+
+class ConstantTTS(TextToSpeech):
+    """50 ms of a steady tone per character."""
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        return np.full(len(text) * 50 * 8, 1000, dtype=np.int16)
+
+
+class CountingSTT(SpeechToText):
+    """The barge-in judgement's DeepgramSTT, counting the transcriptions under way."""
+
+    def __init__(self, inner: SpeechToText) -> None:
+        self.inner, self.under_way = inner, 0
+
+    async def transcribe(self, pcm: np.ndarray, sample_rate: int) -> str:
+        self.under_way += 1
+        try:
+            return await self.inner.transcribe(pcm, sample_rate)
+        finally:
+            self.under_way -= 1
+
+
+class LockstepMedia(MediaChannel):
+    """A media channel whose clock the test moves, one 20 ms frame per tick, in step with the fake Deepgram.
+
+    After each inbound frame the tick waits until the fake has heard it and its answers have reached the
+    recogniser, and while the barge-in judgement asks its own Deepgram socket: the service answers within the
+    frame, however loaded the machine, so what happens when is decided by the audio alone.
+    """
+
+    def __init__(self, inbound: np.ndarray, fake: FakeDeepgram, stt: CountingSTT) -> None:
+        super().__init__()
+        self.inbound, self.fake, self.stt = inbound, fake, stt
+        self.ticks = 0
+        self.queued: collections.deque[tuple[np.ndarray, Playback]] = collections.deque()
+        self.sent: list[bool] = []  # per tick: did a frame of our speech leave
+        self.line: VoiceLine | None = None
+        self._events: asyncio.Queue = asyncio.Queue()
+
+    async def events(self):
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    def play(self, pcm: np.ndarray) -> Playback:
+        playback = Playback(len(pcm))
+        for start in range(0, len(pcm), FRAME_SAMPLES):
+            frame = pcm[start:start + FRAME_SAMPLES]
+            self.queued.append((np.pad(frame, (0, FRAME_SAMPLES - len(frame))), playback))
+        return playback
+
+    def clear(self) -> None:
+        for _, playback in self.queued:
+            playback.finish()
+        self.queued.clear()
+
+    def mark(self):
+        raise NotImplementedError
+
+    async def send_digits(self, digits: str) -> None:
+        pass
+
+    async def hangup(self) -> None:
+        if not self.ended.is_set():
+            self._mark_ended(by_far_end=False)
+            self.clear()
+            self._events.put_nowait(None)
+
+    def elapsed_ms(self) -> int:
+        return self.ticks * FRAME_MS
+
+    def live_socket(self) -> dict | None:
+        return next((s for s in self.fake.sockets if s["query"].get("interim_results") == "true"), None)
+
+    async def tick(self) -> None:
+        at = self.ticks * FRAME_MS
+        outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        if self.queued:
+            outbound, playback = self.queued.popleft()
+            playback.advance(at)
+        self.sent.append(bool(outbound.any()))
+        inbound = self.inbound[self.ticks * FRAME_SAMPLES:(self.ticks + 1) * FRAME_SAMPLES]
+        inbound = np.pad(inbound, (0, FRAME_SAMPLES - len(inbound)))
+        self.ticks += 1
+        self._events.put_nowait(AudioFrame(inbound, outbound, at))
+        listening = self.line.listening
+        async with asyncio.timeout(20):
+            while True:
+                await asyncio.sleep(0.001)
+                live = self.live_socket()
+                if (listening.now_ms >= self.ticks * FRAME_MS and live is not None
+                        and live["audio_seconds"] >= self.ticks * FRAME_MS / 1000 - 1e-6
+                        and listening.messages_received >= len(live["sent"]) and not self.stt.under_way):
+                    break
+        for _ in range(8):  # let the line react within the tick
+            await asyncio.sleep(0)
+
+
+async def run_until(media: LockstepMedia, task: asyncio.Task, limit_ticks: int = 1000):
+    for _ in range(limit_ticks):
+        if task.done():
+            return task.result()
+        await media.tick()
+    raise AssertionError("the line never finished")
+
+
+async def deepgram_line(fake: FakeDeepgram, inbound: np.ndarray, *, speculate: bool = True,
+                        endpointing_ms: int = 600) -> tuple[VoiceLine, LockstepMedia]:
+    """A VoiceLine hearing the callee through the fake, wired as BYS_STT=deepgram wires it (factory.deepgram_stt)."""
+    config = VoiceConfig(stt="deepgram", deepgram_api_key="dg-test", deepgram_url=fake.url,
+                         deepgram_endpointing_ms=endpointing_ms, turn_detector="off")
+    stt_factory, recognition_factory = deepgram_stt(config)
+    stt = CountingSTT(stt_factory())
+    voice = VoiceFactory(lambda: stt, ConstantTTS, lambda: make_endpointer(config, None), barge_in_ms=500,
+                         barge_in_pause_ms=120, stt_early_ms=100, speculate=speculate,
+                         recognition=recognition_factory)
+    await voice.load()
+    media = LockstepMedia(inbound, fake, stt)
+    media.line = VoiceLine(media, voice, "dg-call")
+    return media.line, media
+
+
+def callee_audio(*parts: tuple[int, int]) -> np.ndarray:
+    """(ms, loudness) parts; loudness 0 is silence."""
+    return np.concatenate([voiced(ms, loudness) if loudness else quiet(ms) for ms, loudness in parts])
+
+
+def speech_final_sent(media: LockstepMedia) -> bool:
+    return any(m.get("speech_final") for m in media.live_socket()["sent"])
+
+
+async def test_a_speculative_reply_is_prepared_at_a_pause_and_spoken_once_deepgram_closes_the_turn():
+    fake = await FakeDeepgram(script=[TABLE], interim_every_ms=100).start()
+    line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (4000, 0)))
+    try:
+        heard = await run_until(media, asyncio.ensure_future(line.listen(30)))
+        asked_at = media.elapsed_ms()
+        assert isinstance(heard, Speech) and heard.text == TABLE
+        assert not speech_final_sent(media) and asked_at < 1700 + 600  # before Deepgram's endpointing closed it
+        spoken = await run_until(media, asyncio.ensure_future(line.say("A table for two, wonderful.")))
+        assert not spoken.interrupted
+        first_audio = media.sent.index(True) * FRAME_MS
+        closed_at = next(m for m in media.live_socket()["sent"] if m.get("speech_final"))["start"]
+        assert first_audio >= 1700 + 600 > asked_at, (first_audio, closed_at)  # held until the turn closed
+        assert line.early_transcripts_used == 1
+        again = await run_until(media, asyncio.ensure_future(line.listen(0.3)))
+        assert isinstance(again, Silence), again  # the closed turn is the guessed one: not heard twice
+        turn = line.latency.turns[-1]
+        assert turn.gate_open_ms is not None and turn.gate_open_ms >= 1700 + 600
+    finally:
+        await line.hangup()
+        await fake.aclose()
+
+
+async def test_a_speculative_reply_is_dropped_when_the_callee_goes_on_and_the_whole_turn_follows():
+    fake = await FakeDeepgram(script=[MENU], interim_every_ms=100).start()
+    line, media = await deepgram_line(fake, callee_audio((200, 0), (1000, 6000), (300, 0), (1200, 6000),
+                                                         (4000, 0)))
+    try:
+        guess = await run_until(media, asyncio.ensure_future(line.listen(30)))  # at the pause
+        assert isinstance(guess, Speech) and media.elapsed_ms() < 1200 + 300
+        spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
+        assert spoken.interrupted and spoken.heard == "" and not any(media.sent)
+        assert line.replies_dropped == 1
+        # The whole turn, guessed again at its end: the pause and all.
+        whole = await run_until(media, asyncio.ensure_future(line.listen(30)))
+        assert isinstance(whole, Speech) and whole.text == MENU
+        assert whole.start_ms == guess.start_ms and whole.end_ms >= 2600, whole
+        spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
+        assert not spoken.interrupted and media.sent.index(True) * FRAME_MS >= 2700 + 600
+        assert line.early_transcripts_used == 1  # Deepgram closed the turn with the second guess's words
+    finally:
+        await line.hangup()
+        await fake.aclose()
+
+
+async def test_without_speculation_the_turn_is_the_brains_when_deepgram_closes_it():
+    fake = await FakeDeepgram(script=[TABLE], interim_every_ms=100).start()
+    line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (4000, 0)), speculate=False)
+    try:
+        heard = await run_until(media, asyncio.ensure_future(line.listen(30)))
+        assert isinstance(heard, Speech) and heard.text == TABLE and speech_final_sent(media)
+    finally:
+        await line.hangup()
+        await fake.aclose()
+
+
+REPLY = "Let me tell you about our opening hours and the menu we serve on weekdays."  # 3.7 s of speech
+
+
+async def test_a_backchannel_over_our_reply_neither_stops_it_nor_becomes_a_turn():
+    fake = await FakeDeepgram(hear=hear_by_loudness).start()
+    line, media = await deepgram_line(fake, callee_audio((800, 0), (300, 4000), (8000, 0)))
+    try:
+        spoken = await run_until(media, asyncio.ensure_future(line.say(REPLY)))
+        assert not spoken.interrupted and line.backchannels_heard == 1
+        assert BACKCHANNEL in fake.heard  # the live stream heard it too, as a turn of its own
+        after = await run_until(media, asyncio.ensure_future(line.listen(0.5)))
+        assert isinstance(after, Silence), after
+    finally:
+        await line.hangup()
+        await fake.aclose()
+
+
+async def test_words_over_our_reply_stop_it_and_are_the_next_turn():
+    fake = await FakeDeepgram(hear=hear_by_loudness).start()
+    line, media = await deepgram_line(fake, callee_audio((800, 0), (300, 8000), (8000, 0)))
+    try:
+        spoken = await run_until(media, asyncio.ensure_future(line.say(REPLY)))
+        assert spoken.interrupted and line.backchannels_heard == 0
+        heard = await run_until(media, asyncio.ensure_future(line.listen(30)))
+        assert isinstance(heard, Speech) and heard.text == WORDS_OVER_US
+    finally:
+        await line.hangup()
+        await fake.aclose()

@@ -230,7 +230,8 @@ def deepgram_stt(config: VoiceConfig) -> tuple[Callable[[], SpeechToText],
 
     def recognition(voice: VoiceFactory, detect_tones: bool, language: str | None) -> RecognitionStream:
         return DeepgramRecognition(options.for_language(language), voice.endpointer(),
-                                   tones=BeepDetector() if detect_tones else None)
+                                   tones=BeepDetector() if detect_tones else None,
+                                   guess_after_ms=voice.stt_early_ms if voice.speculate else 0)
 
     return (lambda: DeepgramSTT(options)), recognition
 

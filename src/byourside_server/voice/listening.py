@@ -75,6 +75,15 @@ class HeardSoFar:
     tones: BeepDetector | None
     _now_ms: int
     _last_tone_ms: int | None
+    # Whether the recogniser's own verdict closes a turn (a streaming service) rather than our endpointer's
+    # silence; such a recogniser answers ``guess_verdict``.
+    closes_turns = False
+
+    def guess_verdict(self, start_ms: int, end_ms: int) -> bool | None:
+        """The recogniser's verdict on the turn it guessed over [start_ms, end_ms) (``InterimText``): True, it
+        closed with the guessed words; False, with more or others; None, not closed yet (or no verdict of
+        its own: the endpointer closing the turn is the verdict)."""
+        return None
 
     @property
     def now_ms(self) -> int:

@@ -14,7 +14,9 @@ guessed, when the callee has been quiet for the turn detector's silence
 and the detector has not said the turn goes on (it judges; an answer late on
 a busy machine does not hold the reply), or when the callee goes on; the
 speaking half (voice/engine.py) waits for it before the first audio, and
-drops the reply if they went on.
+drops the reply if they went on. A recogniser that closes turns itself
+(Deepgram) settles it instead of our endpointer's silence: its closing words
+confirm the guess, or show the callee went on.
 
 ``TurnTaking`` is a part of ``VoiceLine``, not a class of its own: it uses
 the line's media, listening, latency and bookkeeping set up in its
@@ -33,6 +35,7 @@ from byourside_server.voice.ports import (
     SpeechEnded,
     SpeechStarted,
 )
+from byourside_server.voice.speaking import is_backchannel
 
 SPECULATION_SLACK_MS = 40  # voiced time after a speculative turn's end that is a blip, not the callee going on
 MERGE_GAP_MS = 1500  # speech after a pause at most this long, before the brain answered, continues the turn
@@ -59,6 +62,11 @@ class TurnTaking:
         if endpointer.in_speech and endpointer.voiced_ms > spec.voiced_ms + SPECULATION_SLACK_MS:
             spec.went_on = True  # more speech in the same turn: the reply answers half of it
             spec.settled.set()
+        elif self.listening.closes_turns:
+            verdict = self.listening.guess_verdict(spec.start_ms, spec.end_ms)
+            if verdict is not None:  # the recogniser closed the turn: with the guessed words, or more
+                spec.went_on = not verdict
+                spec.settled.set()
         elif not endpointer.in_speech:
             spec.settled.set()  # the turn closed where it was guessed
         elif self._quiet_enough_to_answer(endpointer):
@@ -107,6 +115,8 @@ class TurnTaking:
         """Take an early transcript as the turn, when speculating and the callee is still quiet since it."""
         if not self.voice.speculate or not event.text or self._reply is not None:
             return False
+        if event.end_ms <= self._answered_up_to_ms or self._heard_as_backchannel(event):
+            return False  # speech that needs no answer (answered already, or an acknowledgement over us)
         endpointer = self.listening.endpointer
         pending = endpointer.pending()
         if not endpointer.in_speech or pending is None or (pending.start_ms, pending.end_ms) != (
@@ -121,12 +131,26 @@ class TurnTaking:
         spec = self._speculation
         if spec is not None and (spec.start_ms, spec.end_ms) == (event.start_ms, event.end_ms):
             self._speculation = None
-            return False  # the turn closed where it was guessed: the brain has it already
+            if not spec.went_on:
+                return False  # the turn closed where it was guessed: the brain has it already
+            # Its reply was dropped (the callee went on, the recogniser heard nothing more): the brain gets it.
         if spec is not None and spec.start_ms == event.start_ms:
             self._speculation = None  # the callee went on: the whole turn follows
         self.latency.forget_pending()
         self._answered_up_to_ms = max(self._answered_up_to_ms, event.end_ms)
-        return bool(event.text) and (event.start_ms, event.end_ms) not in self._backchannels
+        return bool(event.text) and not self._heard_as_backchannel(event)
+
+    def _heard_as_backchannel(self, event: FinalText | InterimText) -> bool:
+        """A turn the barge-in judgement heard as a backchannel over our speech (voice/engine.py).
+
+        It noted our endpointer's span of the sound; a recogniser with its own timing (Deepgram's word
+        times) places the same sound on a span of its own: there, a turn that overlaps a noted span and
+        is itself only an acknowledgement is that backchannel.
+        """
+        if (event.start_ms, event.end_ms) in self._backchannels:
+            return True
+        return is_backchannel(event.text) and any(
+            event.start_ms < end and start < event.end_ms for start, end in self._backchannels)
 
     async def _whole_turn(self, first: FinalText) -> Speech:
         """``first`` and what the callee went on to say after a pause before the brain could answer, as one turn.

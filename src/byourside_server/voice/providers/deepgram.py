@@ -28,6 +28,18 @@ the gathered words. The engine's barge-in, floor and record-tone checks read
 ``endpointer`` and ``in_tone``: our own VAD endpointer and ``BeepDetector``
 run beside the stream on every frame, as they do under the batch recogniser.
 
+Guesses, for speculative turn-taking (``guess_after_ms`` > 0): once our VAD
+has heard ``guess_after_ms`` of quiet after the callee's speech and Deepgram
+has sent a result covering audio past that speech's end (an interim or a
+final: its words take in the last one), the turn so far is reported as an
+``InterimText`` on our VAD's span of the speech, the early transcript's rule
+under Whisper (the callee quiet since the words' end). One guess per pause.
+When Deepgram closes that turn, its words say whether the guess stood: the
+same words, none ending after the guessed speech, and the turn is reported on
+the guessed span (the brain has it already); else on the guess's start to
+Deepgram's last word (the callee went on: the whole turn follows).
+``guess_verdict`` tells turn-taking which, as soon as Deepgram has closed it.
+
 A socket that drops mid-call is opened again at once; audio fed meanwhile
 is kept and sent on the new socket, whose first frame is its zero. A
 refused key (HTTP 401), a refused reconnect, or a new socket dropping before
@@ -41,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -71,6 +84,9 @@ CLOSE_TIMEOUT_SECONDS = 5.0  # CloseStream: how long to wait for the last result
 STALE_TURN_SLACK_MS = 1500
 # ... or once Deepgram has sent nothing for this long of our audio (media ms).
 SILENT_SERVICE_MS = 10_000
+# A guessed turn still stands when Deepgram places its last word this far past our VAD's end of the speech
+# (Deepgram's word times and our VAD's frames do not line up to the ms).
+GUESS_END_SLACK_MS = 200
 
 
 class DeepgramError(RuntimeError):
@@ -129,6 +145,11 @@ def _words(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return (alternatives[0].get("transcript") or "").strip(), alternatives[0].get("words") or []
 
 
+def _same_words(one: str, other: str) -> bool:
+    """The same words, whatever the case and punctuation (an interim and a final of the same speech)."""
+    return re.findall(r"[\w'-]+", one.lower()) == re.findall(r"[\w'-]+", other.lower())
+
+
 class DeepgramSTT(SpeechToText):
     """One utterance at a time over a short live socket (the speech heard over ours, judged by its words)."""
 
@@ -155,6 +176,15 @@ class DeepgramSTT(SpeechToText):
         return " ".join(t for t in texts if t)
 
 
+@dataclass(frozen=True)
+class _Guess:
+    """The turn so far, reported in a pause as ``InterimText`` on our VAD's span of the speech (media ms)."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
 @dataclass
 class _Turn:
     """The callee's turn as Deepgram has heard it so far (media ms)."""
@@ -164,6 +194,7 @@ class _Turn:
     finals: list[str] | None = None
     interim: str = ""
     started_reported: bool = False
+    guess: _Guess | None = None  # the latest guess taken on this turn
 
     @property
     def text(self) -> str:
@@ -180,12 +211,19 @@ _FINALIZE, _CLOSE = "Finalize", "CloseStream"
 class DeepgramRecognition(HeardSoFar, RecognitionStream):
     """One call's listening through Deepgram (see the module docstring)."""
 
-    def __init__(self, options: DeepgramOptions, endpointer: Endpointer, *, tones: BeepDetector | None = None) -> None:
+    closes_turns = True  # Deepgram's verdict closes a turn, not our VAD's silence
+
+    def __init__(self, options: DeepgramOptions, endpointer: Endpointer, *, tones: BeepDetector | None = None,
+                 guess_after_ms: int = 0) -> None:
         self.options = options
         self.endpointer = endpointer  # our VAD: barge-in and the floor, which Deepgram's results come too late for
         self.tones = tones
-        self.early_transcripts_used = 0  # no early transcription of our own: Deepgram's interims are its guesses
+        self.guess_after_ms = guess_after_ms  # quiet after speech before the turn so far is a guess; 0: never
+        self.early_transcripts_used = 0  # guesses Deepgram's closing words confirmed
+        self.guesses_revised = 0  # guesses it closed with other words, or more of them
         self.connections = 0
+        self.messages_received = 0
+        self._verdict: tuple[int, int, bool] | None = None  # the latest guess closed: its span, whether it stood
         self._events: asyncio.Queue[ListenEvent | DeepgramError] = asyncio.Queue()
         self._outbox: asyncio.Queue[tuple[int, bytes] | str] = asyncio.Queue()
         self._turn = _Turn()
@@ -208,6 +246,7 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
         heard = self.endpointer.feed(frame)
         if heard is not None and self._answered_to_ms < heard.start_ms:
             self._vad_closed_ms = self._now_ms  # Deepgram's turn for this speech is still to come
+        self._offer_guess()
         if not self.endpointer.in_speech and not self._turn.text:
             self._turn.started_reported = False  # a sound without words: the next speech is reported anew
         if self.tones is not None:
@@ -231,6 +270,31 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
             self.options.endpointing_ms + self.options.utterance_end_ms + STALE_TURN_SLACK_MS)
         return (self.endpointer.in_speech or bool(self._turn.text) or waiting or not self._events.empty()
                 or self._failure is not None)
+
+    def guess_verdict(self, start_ms: int, end_ms: int) -> bool | None:
+        """Whether the turn guessed over [start_ms, end_ms) closed with the guessed words (True), or with more
+        or other words (False); None while Deepgram has not closed it."""
+        verdict = self._verdict
+        if verdict is None or verdict[:2] != (start_ms, end_ms):
+            return None
+        return verdict[2]
+
+    def _offer_guess(self) -> None:
+        """The turn so far as a guess, once our VAD has heard a pause after it and Deepgram has heard it all."""
+        turn, endpointer = self._turn, self.endpointer
+        if not self.guess_after_ms or not turn.text or not endpointer.in_speech:
+            return
+        if endpointer.silent_ms < self.guess_after_ms:
+            return
+        pending = endpointer.pending()
+        if pending is None or self._processed_ms <= pending.end_ms:
+            return  # Deepgram has not heard the quiet after the speech: its words may lack the last one
+        if turn.guess is not None and (turn.guess.start_ms, turn.guess.end_ms) == (pending.start_ms, pending.end_ms):
+            return  # one guess per pause
+        turn.guess = _Guess(pending.start_ms, pending.end_ms, turn.text)
+        asked_ms = pending.end_ms + self.guess_after_ms
+        self._events.put_nowait(InterimText(turn.text, pending.start_ms, pending.end_ms, asked_ms,
+                                            max(0, self._now_ms - asked_ms)))
 
     def _close_stale_turn(self) -> None:
         turn = self._turn
@@ -293,6 +357,7 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
 
     def _fail(self, error: DeepgramError) -> None:
         log.error("deepgram_stt_failed", error=str(error))
+        self._close_turn()  # the words heard so far (a reply waiting on its guess learns its verdict)
         self._failure = error
         self._events.put_nowait(error)  # read after the events before it
 
@@ -350,6 +415,7 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
 
     def _on_message(self, message: dict[str, Any], clock: _SocketClock) -> None:
         kind = message.get("type")
+        self.messages_received += 1
         self._last_message_ms = self._now_ms
         if kind == "Results":
             self._processed_ms = max(self._processed_ms,
@@ -388,6 +454,8 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
                 self._events.put_nowait(InterimText(turn.text, turn.start_ms, turn.end_ms, self._now_ms, 0))
         if message.get("is_final") and (message.get("speech_final") or message.get("from_finalize")):
             self._close_turn()
+        else:
+            self._offer_guess()
 
     def _close_turn(self) -> None:
         turn = self._turn
@@ -398,9 +466,21 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
         self._vad_closed_ms = None
         self._answered_to_ms = max(self._answered_to_ms, turn.end_ms)
         decided = max(self._now_ms, turn.end_ms)
-        self._events.put_nowait(SpeechEnded(turn.start_ms, turn.end_ms, decided))
+        start_ms, end_ms = turn.start_ms, turn.end_ms
+        guess = turn.guess
+        if guess is not None:
+            stood = _same_words(guess.text, text) and turn.end_ms <= guess.end_ms + GUESS_END_SLACK_MS
+            self._verdict = (guess.start_ms, guess.end_ms, stood)
+            # On the guessed span when it stood, so turn-taking knows the brain has it; else the same start
+            # and a later end: the turn the callee went on with.
+            start_ms, end_ms = guess.start_ms, guess.end_ms if stood else max(turn.end_ms, guess.end_ms + FRAME_MS)
+            if stood:
+                self.early_transcripts_used += 1
+            else:
+                self.guesses_revised += 1
+        self._events.put_nowait(SpeechEnded(start_ms, end_ms, decided))
         # The words come with the verdict: no recognition is left once the turn is judged over.
-        self._events.put_nowait(FinalText(text, turn.start_ms, turn.end_ms, decided, 0))
+        self._events.put_nowait(FinalText(text, start_ms, end_ms, decided, 0))
 
 
 class _SocketClock:
