@@ -23,11 +23,12 @@ setup: $(STAMP)
 
 # Debian packages, installed only when missing: sipp (sip-tester), the far end of the SIP tests,
 # espeak-ng, the local voice of every language but English (and the voice when Piper cannot load), and chromium with chromium-driver, the
-# browser of the dashboard tests (tests/browser).
+# browser of the dashboard tests (tests/browser), and nodejs, which runs the Node SDK's tests.
 system-packages:
 	@command -v sipp >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 && \
-		command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-		(apt-get update && apt-get install -y sip-tester espeak-ng chromium chromium-driver)
+		command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && \
+		command -v node >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y sip-tester espeak-ng chromium chromium-driver nodejs)
 
 sipp: system-packages
 

@@ -124,7 +124,9 @@ async def test_list_voices_names_what_place_call_accepts(transport: str, mcp_ser
         listed = await session.call_tool("list_voices", {})
         assert not listed.isError, listed.content
         catalogue = payload(listed)
-        assert [v["name"] for v in catalogue["voices"]] == ["joe"]  # the local engine's packaged voice
+        # the local engine's voices: the packaged Piper voice in English, espeak-ng in the other languages
+        assert [v["name"] for v in catalogue["voices"]] == ["joe", "espeak"]
+        assert {"fr", "he"} <= set(catalogue["voices"][1]["languages"])
         assert catalogue["voices"][0] == {"name": "joe", "provider": "piper", "languages": ["en"], "gender": "male"}
         assert catalogue["default"] == "alloy" and "shimmer" in catalogue["aliases"]
         refused = await session.call_tool("place_call", {"to": "+14155550123", "objective": "x", "voice": "Bob"})
