@@ -23,10 +23,15 @@ from byourside_server.voice.audio import ulaw_decode, ulaw_encode
 
 
 class DtmfDetector:
-    """Keys in audio (Goertzel on each 20 ms frame): a key is reported once, after two frames of its tones."""
+    """Keys in audio (Goertzel on each 20 ms frame): a key is reported once, after two frames of its tones.
+
+    As a phone's receiver does, a key pressed again needs a pause of two frames or more first: a single
+    frame missing inside one tone (the sender's audio arriving a tick late) is not a second press.
+    """
 
     ROWS, COLUMNS = (697, 770, 852, 941), (1209, 1336, 1477, 1633)
     KEYS = ("123A", "456B", "789C", "*0#D")
+    PAUSE_FRAMES = 2
 
     def __init__(self) -> None:
         n = np.arange(FRAME_SAMPLES)
@@ -35,6 +40,8 @@ class DtmfDetector:
         self._candidate: str | None = None
         self._frames = 0
         self._reported = False
+        self._last_key: str | None = None  # the key reported last, until a pause of PAUSE_FRAMES ends it
+        self._pause = 0
 
     def _share(self, frame: np.ndarray, energy: float, hz: int) -> float:
         cos, sin = self._probes[hz]
@@ -50,11 +57,14 @@ class DtmfDetector:
             r, c = int(np.argmax(rows)), int(np.argmax(cols))
             if rows[r] > 0.2 and cols[c] > 0.2 and rows[r] + cols[c] > 0.7:
                 key = self.KEYS[r][c]
+        self._pause = self._pause + 1 if key is None else 0
+        if self._pause >= self.PAUSE_FRAMES:
+            self._last_key = None
         if key != self._candidate:
-            self._candidate, self._frames, self._reported = key, 0, False
+            self._candidate, self._frames, self._reported = key, 0, key == self._last_key
         self._frames += 1
         if key is not None and self._frames >= 2 and not self._reported:
-            self._reported = True
+            self._reported, self._last_key = True, key
             return key
         return None
 
