@@ -13,7 +13,7 @@ import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import structlog
 from sqlalchemy import event, inspect, text
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from byourside_server.errors import StoreUnavailable
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest Alembic revision; a test checks it matches migrations/versions. Lets start-up
@@ -37,6 +38,39 @@ _OUTAGE_SQLSTATE_PREFIXES = ("08", "57", "53300")
 # The client gives up on a statement this long after the server should have cancelled it itself,
 # so a live but slow server answers with its own clean error and only a frozen one hits the client timeout.
 _CLIENT_TIMEOUT_MARGIN_SECONDS = 1.0
+
+
+async def _run_to_end(step: Awaitable[T]) -> T:
+    """Await ``step`` to its end even if this task is cancelled meanwhile; the cancellation is raised after."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True  # this task was cancelled: the step runs on, the cancellation waits for it
+    if cancelled:
+        raise asyncio.CancelledError()
+    return task.result()
+
+
+class _StepsRunToEnd:
+    """A write connection on SQLite whose statements run to their end (see ``_sqlite_write_transaction``)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await _run_to_end(self._conn.execute(*args, **kwargs))
+
+    async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
+        return await _run_to_end(self._conn.exec_driver_sql(*args, **kwargs))
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await _run_to_end(self._conn.run_sync(fn, *args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -75,8 +109,39 @@ class Database:
                 yield conn
             return
         async with self._sqlite_writer:
-            async with self._transaction(self._write_engine) as conn:
+            async with self._sqlite_write_transaction() as conn:
                 yield conn
+
+    @asynccontextmanager
+    async def _sqlite_write_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on SQLite whose every step runs to its end, even when the task is cancelled.
+
+        A statement cancelled while it runs in aiosqlite's thread leaves SQLAlchemy closing a
+        connection whose statement was never finalized: SQLite keeps such a connection open as a
+        "zombie", holding its write lock, and every later writer waits out the busy timeout until the
+        garbage collector frees it. So each step here (begin, statements, commit or rollback, close)
+        finishes first, and the cancellation takes effect between steps: a cancelled write rolls back.
+        """
+        conn = self._write_engine.connect()
+        try:
+            await _run_to_end(conn.start())
+            try:
+                await _run_to_end(conn.begin())
+                yield _StepsRunToEnd(conn)  # type: ignore[misc]
+                await _run_to_end(conn.commit())
+            except BaseException:
+                if conn.in_transaction():
+                    await _run_to_end(conn.rollback())
+                raise
+            finally:
+                await _run_to_end(conn.close())
+        except StoreUnavailable:
+            raise
+        except BaseException as exc:
+            if _is_outage(exc):
+                log.warning("store_unavailable", error=type(exc).__name__)
+                raise StoreUnavailable() from exc
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
