@@ -31,17 +31,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from fake_openai_realtime import Step, buzz
-from websockets.asyncio.server import serve
+from loopback_ws import LoopbackWebSocketFake
 
-PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 IN_RATE, OUT_RATE = 16000, 24000
 BLOCK = IN_RATE // 50
 
 
-class FakeGeminiLive:
+class FakeGeminiLive(LoopbackWebSocketFake):
+    PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+
     def __init__(self, steps: list[Step], *, hear: Callable[[np.ndarray], Awaitable[str]] | None = None,
                  speak: Callable[[str], Awaitable[np.ndarray]] = buzz, api_key: str = "gm-test",
                  silence_ms: int = 500, drop_after_turns: int | None = None, vad_threshold: float = 400.0) -> None:
+        super().__init__()
         self.steps = list(steps)
         self.hear, self.speak, self.api_key = hear, speak, api_key
         self.silence_ms, self.vad_threshold = silence_ms, vad_threshold
@@ -54,27 +56,11 @@ class FakeGeminiLive:
         self.audio_in_ms = 0
         self.connections = 0
         self._ids = itertools.count(1)
-        self._server = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{PATH}"
-
-    async def start(self) -> FakeGeminiLive:
-        self._server = await serve(self._handle, "127.0.0.1", 0, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     async def _handle(self, socket: Any) -> None:
         self.connections += 1
         target = urlsplit(socket.request.path)
-        if target.path != PATH:
+        if target.path != self.PATH:
             await socket.close(1008, "unknown method")
             return
         if parse_qs(target.query).get("key") != [self.api_key]:

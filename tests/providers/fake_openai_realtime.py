@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.server import serve
+from loopback_ws import LoopbackWebSocketFake
 from websockets.http11 import Response
 
 RATE = 24000
@@ -64,12 +64,15 @@ async def buzz(text: str) -> np.ndarray:
     return (6000 * wave / 2.3).astype(np.int16)
 
 
-class FakeOpenAIRealtime:
+class FakeOpenAIRealtime(LoopbackWebSocketFake):
+    PATH = "/v1/realtime"
+
     def __init__(self, steps: list[Step], *, hear: Callable[[np.ndarray], Awaitable[str]] | None = None,
                  speak: Callable[[str], Awaitable[np.ndarray]] = buzz, api_key: str = "sk-test",
                  first_audio_delay: float = 0.0, reject_status: int | None = None,
                  drop_after_responses: int | None = None, vad_threshold: float = 400.0,
                  reconnect_gate: asyncio.Event | None = None) -> None:
+        super().__init__()
         self.steps = list(steps)
         self.hear = hear
         self.speak = speak
@@ -93,25 +96,8 @@ class FakeOpenAIRealtime:
         self.appends: list[tuple[float, int]] = []
         self.first_audio_sent: list[float] = []
         self._ids = itertools.count(1)
-        self._server = None
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/realtime"
-
-    async def start(self) -> FakeOpenAIRealtime:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check_upgrade,
-                                   max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _check_upgrade(self, connection: Any, request: Any) -> Response | None:
+    async def _check(self, connection: Any, request: Any) -> Response | None:
         self.upgrades += 1
         if self.upgrades > 1 and self.reconnect_gate is not None:
             await self.reconnect_gate.wait()

@@ -1,12 +1,13 @@
 """The server half every WebSocket provider fake shares: a ``websockets`` server on a free loopback port.
 
 A fake sets ``PATH`` (what its URL ends with), handles each connection in ``_handle`` and may refuse a
-handshake in ``_check`` (``process_request``: return a response to refuse, None to accept).
+handshake in ``_check`` (``process_request``: return a response to refuse, None to accept; it may be a
+coroutine, e.g. to hold an upgrade until the test lets it through).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from websockets.asyncio.server import Server, serve
 
@@ -22,7 +23,7 @@ class LoopbackWebSocketFake:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{self.PATH}"
 
-    async def start(self):  # noqa: ANN201 - the fake itself
+    async def start(self) -> Self:
         self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check, max_size=None)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

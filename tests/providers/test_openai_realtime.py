@@ -204,13 +204,13 @@ async def test_a_drop_noticed_before_we_fall_quiet_resumes_without_a_holding_lin
 async def test_a_refused_connection_fails_the_call_after_retrying_only_what_may_succeed(status, connects):
     fake = FakeOpenAIRealtime([Step(ASK_TABLE)], reject_status=status)
     attempts = []
-    original = fake._check_upgrade
+    original = fake._check
 
     async def counting(connection, request):  # noqa: ANN001, ANN202
         attempts.append(request.path)
         return await original(connection, request)
 
-    fake._check_upgrade = counting
+    fake._check = counting
     media = PacedMedia([Utterance(voiced(500), delay_ms=300)])
     end, recorded, _ = await converse(fake, media, retries=2)
     assert end.failed and end.reason == "error:realtime_unavailable"
