@@ -67,14 +67,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sip"))
 
-from sipp_uas import answer_play, start_sipp
 from _harness import machine_load_note
+from sipp_uas import answer_play, start_sipp
 
 from byourside_server.telephony.base import DialRequest, DialResult, Speech
 from byourside_server.telephony.sip.config import SipConfig
 from byourside_server.telephony.sip.provider import SipTelephony
-from byourside_server.voice.telephony import VoicedTelephony
-from byourside_server.voice.audio import FRAME_MS, FRAME_SAMPLES, TELEPHONE_RATE, ulaw_decode, ulaw_encode
+from byourside_server.voice.audio import (
+    FRAME_MS,
+    FRAME_SAMPLES,
+    TELEPHONE_RATE,
+    ulaw_decode,
+    ulaw_encode,
+)
 from byourside_server.voice.factory import deepgram_stt
 from byourside_server.voice.pipeline import (
     SpeechToText,
@@ -85,6 +90,7 @@ from byourside_server.voice.pipeline import (
     make_endpointer,
     turn_detector,
 )
+from byourside_server.voice.telephony import VoicedTelephony
 from byourside_server.voice.vad import Endpointer, Utterance
 
 # The callee's lines, for both sides (bench/voice_pipecat.py reads them from the ground-truth JSON).

@@ -577,6 +577,31 @@ async def test_a_speculative_reply_is_dropped_when_the_callee_goes_on_and_the_wh
         await fake.aclose()
 
 
+async def test_a_pause_our_vad_closes_inside_deepgrams_turn_drops_the_reply_and_the_whole_turn_is_answered():
+    # The pause (900 ms) outlasts our VAD's end silence (700 ms) but not Deepgram's endpointing (1200 ms): our
+    # VAD hears two spans, Deepgram one turn. The guess at the second pause replaces the first one's.
+    fake = await FakeDeepgram(script=[MENU], interim_every_ms=100).start()
+    # The second span is shorter than the first: our VAD's voiced time in it never passes the guess's.
+    line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (900, 0), (600, 6000),
+                                                         (6000, 0)), endpointing_ms=1200)
+    try:
+        guess = await run_until(media, asyncio.ensure_future(line.listen(30)))  # at the first pause
+        assert isinstance(guess, Speech) and media.elapsed_ms() < 1700 + 700
+        spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
+        # Settled once Deepgram's words went on, not left waiting for a verdict on a span it no longer guesses.
+        assert spoken.interrupted and spoken.heard == "" and not any(media.sent)
+        assert media.elapsed_ms() < 3200 + 1200, media.elapsed_ms()  # before Deepgram closed the turn
+        whole = await run_until(media, asyncio.ensure_future(line.listen(30)))
+        assert isinstance(whole, Speech) and whole.text == MENU and whole.end_ms >= 3100, whole
+        spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
+        assert not spoken.interrupted and media.sent.index(True) * FRAME_MS >= 3200 + 1200
+        again = await run_until(media, asyncio.ensure_future(line.listen(0.3)))
+        assert isinstance(again, Silence), again  # one answer for the one turn
+    finally:
+        await line.hangup()
+        await fake.aclose()
+
+
 async def test_without_speculation_the_turn_is_the_brains_when_deepgram_closes_it():
     fake = await FakeDeepgram(script=[TABLE], interim_every_ms=100).start()
     line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (4000, 0)), speculate=False)

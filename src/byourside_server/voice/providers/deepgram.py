@@ -33,12 +33,16 @@ has heard ``guess_after_ms`` of quiet after the callee's speech and Deepgram
 has sent a result covering audio past that speech's end (an interim or a
 final: its words take in the last one), the turn so far is reported as an
 ``InterimText`` on our VAD's span of the speech, the early transcript's rule
-under Whisper (the callee quiet since the words' end). One guess per pause.
+under Whisper (the callee quiet since the words' end). One guess per pause;
+a later pause in the same Deepgram turn (our VAD closed the earlier speech,
+Deepgram did not) settles the earlier guess as not standing when Deepgram
+has heard more words since, and guesses anew (a wordless sound in between
+leaves the earlier guess standing).
 When Deepgram closes that turn, its words say whether the guess stood: the
 same words, none ending after the guessed speech, and the turn is reported on
 the guessed span (the brain has it already); else on the guess's start to
 Deepgram's last word (the callee went on: the whole turn follows).
-``guess_verdict`` tells turn-taking which, as soon as Deepgram has closed it.
+``guess_verdict`` tells turn-taking which, as soon as either has settled it.
 
 A socket that drops mid-call is opened again at once; audio fed meanwhile
 is kept and sent on the new socket, whose first frame is its zero. A
@@ -87,6 +91,7 @@ SILENT_SERVICE_MS = 10_000
 # A guessed turn still stands when Deepgram places its last word this far past our VAD's end of the speech
 # (Deepgram's word times and our VAD's frames do not line up to the ms).
 GUESS_END_SLACK_MS = 200
+KEPT_VERDICTS = 8  # the latest guesses' verdicts kept for turn-taking (one speculation is open at a time)
 
 
 class DeepgramError(RuntimeError):
@@ -223,7 +228,8 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
         self.guesses_revised = 0  # guesses it closed with other words, or more of them
         self.connections = 0
         self.messages_received = 0
-        self._verdict: tuple[int, int, bool] | None = None  # the latest guess closed: its span, whether it stood
+        # The latest guesses settled, by span: whether each stood (Deepgram closed the turn on its words).
+        self._verdicts: dict[tuple[int, int], bool] = {}
         self._events: asyncio.Queue[ListenEvent | DeepgramError] = asyncio.Queue()
         self._outbox: asyncio.Queue[tuple[int, bytes] | str] = asyncio.Queue()
         self._turn = _Turn()
@@ -273,11 +279,18 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
 
     def guess_verdict(self, start_ms: int, end_ms: int) -> bool | None:
         """Whether the turn guessed over [start_ms, end_ms) closed with the guessed words (True), or with more
-        or other words (False); None while Deepgram has not closed it."""
-        verdict = self._verdict
-        if verdict is None or verdict[:2] != (start_ms, end_ms):
-            return None
-        return verdict[2]
+        or other words (False, also once a later guess in the same Deepgram turn brought more words); None
+        while neither has happened."""
+        return self._verdicts.get((start_ms, end_ms))
+
+    def _settle_guess(self, guess: _Guess, stood: bool) -> None:
+        self._verdicts[(guess.start_ms, guess.end_ms)] = stood
+        while len(self._verdicts) > KEPT_VERDICTS:
+            del self._verdicts[next(iter(self._verdicts))]
+        if stood:
+            self.early_transcripts_used += 1
+        else:
+            self.guesses_revised += 1
 
     def _offer_guess(self) -> None:
         """The turn so far as a guess, once our VAD has heard a pause after it and Deepgram has heard it all."""
@@ -289,8 +302,15 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
         pending = endpointer.pending()
         if pending is None or self._processed_ms <= pending.end_ms:
             return  # Deepgram has not heard the quiet after the speech: its words may lack the last one
-        if turn.guess is not None and (turn.guess.start_ms, turn.guess.end_ms) == (pending.start_ms, pending.end_ms):
-            return  # one guess per pause
+        previous = turn.guess
+        if previous is not None:
+            if (previous.start_ms, previous.end_ms) == (pending.start_ms, pending.end_ms):
+                return  # one guess per pause
+            if self._guess_stands(previous, turn):
+                return  # the sound since the earlier guess brought no words: that guess still stands
+            # Our VAD closed the earlier guess's speech and heard more in the same Deepgram turn, with more
+            # words: the callee went on from that guess, and only the new one can still be the turn's end.
+            self._settle_guess(previous, stood=False)
         turn.guess = _Guess(pending.start_ms, pending.end_ms, turn.text)
         asked_ms = pending.end_ms + self.guess_after_ms
         self._events.put_nowait(InterimText(turn.text, pending.start_ms, pending.end_ms, asked_ms,
@@ -469,18 +489,20 @@ class DeepgramRecognition(HeardSoFar, RecognitionStream):
         start_ms, end_ms = turn.start_ms, turn.end_ms
         guess = turn.guess
         if guess is not None:
-            stood = _same_words(guess.text, text) and turn.end_ms <= guess.end_ms + GUESS_END_SLACK_MS
-            self._verdict = (guess.start_ms, guess.end_ms, stood)
+            stood = self._guess_stands(guess, turn)
+            self._settle_guess(guess, stood)
             # On the guessed span when it stood, so turn-taking knows the brain has it; else the same start
             # and a later end: the turn the callee went on with.
             start_ms, end_ms = guess.start_ms, guess.end_ms if stood else max(turn.end_ms, guess.end_ms + FRAME_MS)
-            if stood:
-                self.early_transcripts_used += 1
-            else:
-                self.guesses_revised += 1
         self._events.put_nowait(SpeechEnded(start_ms, end_ms, decided))
         # The words come with the verdict: no recognition is left once the turn is judged over.
         self._events.put_nowait(FinalText(text, start_ms, end_ms, decided, 0))
+
+    @staticmethod
+    def _guess_stands(guess: _Guess, turn: _Turn) -> bool:
+        """The turn has the guessed words and none ending after the guessed speech."""
+        return _same_words(guess.text, turn.text) and turn.end_ms is not None and (
+            turn.end_ms <= guess.end_ms + GUESS_END_SLACK_MS)
 
 
 class _SocketClock:
