@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import sys
 from pathlib import Path
 
@@ -12,11 +11,11 @@ import pytest
 from fake_deepgram import FakeDeepgram
 from paced_media import silence as quiet
 from paced_media import voiced
+from scripted_media import ScriptedMedia
 from support import conduct_call, new_account, open_services
 
 from byourside_server.agent.offline import OfflineBrain
 from byourside_server.telephony.base import Silence, Speech
-from byourside_server.telephony.media import AudioFrame, MediaChannel, Playback
 from byourside_server.telephony.simulator.over_sip import SipSimulator
 from byourside_server.telephony.simulator.scenarios import load_scenarios
 from byourside_server.telephony.sip.config import SipConfig
@@ -424,8 +423,8 @@ class CountingSTT(SpeechToText):
             self.under_way -= 1
 
 
-class LockstepMedia(MediaChannel):
-    """A media channel whose clock the test moves, one 20 ms frame per tick, in step with the fake Deepgram.
+class LockstepMedia(ScriptedMedia):
+    """Scripted media in step with the fake Deepgram.
 
     After each inbound frame the tick waits until the fake has heard it and its answers have reached the
     recogniser, and while the barge-in judgement asks its own Deepgram socket: the service answers within the
@@ -433,59 +432,14 @@ class LockstepMedia(MediaChannel):
     """
 
     def __init__(self, inbound: np.ndarray, fake: FakeDeepgram, stt: CountingSTT) -> None:
-        super().__init__()
-        self.inbound, self.fake, self.stt = inbound, fake, stt
-        self.ticks = 0
-        self.queued: collections.deque[tuple[np.ndarray, Playback]] = collections.deque()
-        self.sent: list[bool] = []  # per tick: did a frame of our speech leave
+        super().__init__(inbound)
+        self.fake, self.stt = fake, stt
         self.line: VoiceLine | None = None
-        self._events: asyncio.Queue = asyncio.Queue()
-
-    async def events(self):
-        while (event := await self._events.get()) is not None:
-            yield event
-
-    def play(self, pcm: np.ndarray) -> Playback:
-        playback = Playback(len(pcm))
-        for start in range(0, len(pcm), FRAME_SAMPLES):
-            frame = pcm[start:start + FRAME_SAMPLES]
-            self.queued.append((np.pad(frame, (0, FRAME_SAMPLES - len(frame))), playback))
-        return playback
-
-    def clear(self) -> None:
-        for _, playback in self.queued:
-            playback.finish()
-        self.queued.clear()
-
-    def mark(self):
-        raise NotImplementedError
-
-    async def send_digits(self, digits: str) -> None:
-        pass
-
-    async def hangup(self) -> None:
-        if not self.ended.is_set():
-            self._mark_ended(by_far_end=False)
-            self.clear()
-            self._events.put_nowait(None)
-
-    def elapsed_ms(self) -> int:
-        return self.ticks * FRAME_MS
 
     def live_socket(self) -> dict | None:
         return next((s for s in self.fake.sockets if s["query"].get("interim_results") == "true"), None)
 
-    async def tick(self) -> None:
-        at = self.ticks * FRAME_MS
-        outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        if self.queued:
-            outbound, playback = self.queued.popleft()
-            playback.advance(at)
-        self.sent.append(bool(outbound.any()))
-        inbound = self.inbound[self.ticks * FRAME_SAMPLES:(self.ticks + 1) * FRAME_SAMPLES]
-        inbound = np.pad(inbound, (0, FRAME_SAMPLES - len(inbound)))
-        self.ticks += 1
-        self._events.put_nowait(AudioFrame(inbound, outbound, at))
+    async def after_frame(self) -> None:
         listening = self.line.listening
         async with asyncio.timeout(20):
             while True:
@@ -495,8 +449,6 @@ class LockstepMedia(MediaChannel):
                         and live["audio_seconds"] >= self.ticks * FRAME_MS / 1000 - 1e-6
                         and listening.messages_received >= len(live["sent"]) and not self.stt.under_way):
                     break
-        for _ in range(8):  # let the line react within the tick
-            await asyncio.sleep(0)
 
 
 async def run_until(media: LockstepMedia, task: asyncio.Task, limit_ticks: int = 1000):

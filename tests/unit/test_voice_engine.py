@@ -11,16 +11,16 @@ a reply to a stale turn is dropped, and the port's playback positions.
 from __future__ import annotations
 
 import asyncio
-import collections
 import threading
 
 import numpy as np
 import pytest
+from scripted_media import ScriptedMedia
 
 from byourside_server.domain import Turn
 from byourside_server.runtime.recording_line import RecordingLine
 from byourside_server.telephony.base import Silence, Speech
-from byourside_server.telephony.media import FRAME_SAMPLES, AudioFrame, MediaChannel, Playback
+from byourside_server.telephony.media import FRAME_SAMPLES
 from byourside_server.voice.engine import VoiceLine
 from byourside_server.voice.speaking import is_backchannel
 from byourside_server.voice.factory import VoiceFactory
@@ -62,65 +62,6 @@ async def voice(**options) -> VoiceFactory:
 def callee(*parts: tuple[int, int]) -> np.ndarray:
     """The callee's audio: (ms, loudness) parts; loudness 0 is silence."""
     return np.concatenate([np.full(ms * 8, level, dtype=np.int16) for ms, level in parts])
-
-
-class ScriptedMedia(MediaChannel):
-    """A media channel whose clock the test moves: each tick sends one queued frame and delivers one inbound."""
-
-    def __init__(self, inbound: np.ndarray) -> None:
-        super().__init__()
-        self.inbound = inbound
-        self.ticks = 0
-        self.queued: collections.deque[tuple[np.ndarray, Playback]] = collections.deque()
-        self.sent: list[bool] = []  # per tick: did a frame of our speech leave
-        self._events: asyncio.Queue = asyncio.Queue()
-
-    async def events(self):
-        while (event := await self._events.get()) is not None:
-            yield event
-
-    def play(self, pcm):  # noqa: ANN001
-        playback = Playback(len(pcm))
-        for start in range(0, len(pcm), FRAME_SAMPLES):
-            frame = pcm[start:start + FRAME_SAMPLES]
-            self.queued.append((np.pad(frame, (0, FRAME_SAMPLES - len(frame))), playback))
-        return playback
-
-    def clear(self) -> None:
-        for _, playback in self.queued:
-            playback.finish()
-        self.queued.clear()
-
-    def mark(self):  # noqa: ANN201
-        raise NotImplementedError
-
-    async def send_digits(self, digits: str) -> None:
-        pass
-
-    async def hangup(self) -> None:
-        if not self.ended.is_set():
-            self._mark_ended(by_far_end=False)
-            self.clear()
-            self._events.put_nowait(None)
-
-    def elapsed_ms(self) -> int:
-        return self.ticks * 20
-
-    async def tick(self, count: int = 1) -> None:
-        for _ in range(count):
-            at = self.ticks * 20
-            outbound = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-            if self.queued:
-                outbound, playback = self.queued.popleft()
-                playback.advance(at)
-            self.sent.append(bool(outbound.any()))
-            start = self.ticks * FRAME_SAMPLES
-            inbound = self.inbound[start:start + FRAME_SAMPLES]
-            inbound = np.pad(inbound, (0, FRAME_SAMPLES - len(inbound)))
-            self.ticks += 1
-            self._events.put_nowait(AudioFrame(inbound, outbound, at))
-            for _ in range(8):  # let the engine, its STT and the speaker react within the tick
-                await asyncio.sleep(0)
 
 
 async def run_until(media: ScriptedMedia, task: asyncio.Task, limit_ticks: int = 2000):  # noqa: ANN201
