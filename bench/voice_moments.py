@@ -213,7 +213,8 @@ async def run(mode: str, workdir: Path, trials: int, answers: int) -> dict[str, 
     else:
         voice = local_voice(config, workdir)
     await voice.load()
-    figures = await barge_in(mode, voice, callee_tts, workdir, trials)
+    figures = (await barge_in(mode, voice, callee_tts, workdir, trials) if trials
+               else {"stop": [], "backchannel_went_on": [], "backchannel_pause": []})
     figures["answer"] = await answer_to_first_word(mode, voice, callee_tts, workdir, answers, prepared=True)
     figures["answer_cold"] = await answer_to_first_word(mode, voice, callee_tts, workdir, answers, prepared=False)
 
