@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, TypeVar
 
 import structlog
 from sqlalchemy import event, inspect, text
@@ -38,6 +38,20 @@ _OUTAGE_SQLSTATE_PREFIXES = ("08", "57", "53300")
 # The client gives up on a statement this long after the server should have cancelled it itself,
 # so a live but slow server answers with its own clean error and only a frozen one hits the client timeout.
 _CLIENT_TIMEOUT_MARGIN_SECONDS = 1.0
+
+
+@contextmanager
+def _outages_as_unavailable() -> Iterator[None]:
+    """The store's connectivity failures as ``StoreUnavailable`` (503 ``store_error``); other errors as they are."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except BaseException as exc:
+        if _is_outage(exc):
+            log.warning("store_unavailable", error=type(exc).__name__)
+            raise StoreUnavailable() from exc
+        raise
 
 
 async def _run_to_end(step: Awaitable[T]) -> T:
@@ -123,7 +137,7 @@ class Database:
         finishes first, and the cancellation takes effect between steps: a cancelled write rolls back.
         """
         conn = self._write_engine.connect()
-        try:
+        with _outages_as_unavailable():
             await _run_to_end(conn.start())
             try:
                 await _run_to_end(conn.begin())
@@ -135,13 +149,6 @@ class Database:
                 raise
             finally:
                 await _run_to_end(conn.close())
-        except StoreUnavailable:
-            raise
-        except BaseException as exc:
-            if _is_outage(exc):
-                log.warning("store_unavailable", error=type(exc).__name__)
-                raise StoreUnavailable() from exc
-            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -157,29 +164,15 @@ class Database:
         the database process or of aiosqlite's thread): the hot reads (a call, a key) use this.
         Use ``read()`` for several statements that must agree with each other.
         """
-        try:
+        with _outages_as_unavailable():
             async with self._query_engine.connect() as conn:
                 yield conn
-        except StoreUnavailable:
-            raise
-        except BaseException as exc:
-            if _is_outage(exc):
-                log.warning("store_unavailable", error=type(exc).__name__)
-                raise StoreUnavailable() from exc
-            raise
 
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _outages_as_unavailable():
             async with engine.begin() as conn:
                 yield conn
-        except StoreUnavailable:
-            raise
-        except BaseException as exc:
-            if _is_outage(exc):
-                log.warning("store_unavailable", error=type(exc).__name__)
-                raise StoreUnavailable() from exc
-            raise
 
     async def ping(self) -> bool:
         try:
