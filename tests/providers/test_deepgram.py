@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -459,20 +461,29 @@ async def run_until(media: LockstepMedia, task: asyncio.Task, limit_ticks: int =
     raise AssertionError("the line never finished")
 
 
+@asynccontextmanager
 async def deepgram_line(fake: FakeDeepgram, inbound: np.ndarray, *, speculate: bool = True,
-                        endpointing_ms: int = 600) -> tuple[VoiceLine, LockstepMedia]:
-    """A VoiceLine hearing the callee through the fake, wired as BYS_STT=deepgram wires it (factory.deepgram_stt)."""
-    config = VoiceConfig(stt="deepgram", deepgram_api_key="dg-test", deepgram_url=fake.url,
-                         deepgram_endpointing_ms=endpointing_ms, turn_detector="off")
-    stt_factory, recognition_factory = deepgram_stt(config)
-    stt = CountingSTT(stt_factory())
-    voice = VoiceFactory(lambda: stt, ConstantTTS, lambda: make_endpointer(config, None), barge_in_ms=500,
-                         barge_in_pause_ms=120, stt_early_ms=100, speculate=speculate,
-                         recognition=recognition_factory)
-    await voice.load()
-    media = LockstepMedia(inbound, fake, stt)
-    media.line = VoiceLine(media, voice, "dg-call")
-    return media.line, media
+                        endpointing_ms: int = 600) -> AsyncIterator[tuple[VoiceLine, LockstepMedia]]:
+    """A VoiceLine hearing the callee through the (unstarted) fake, wired as BYS_STT=deepgram wires it
+    (factory.deepgram_stt); the line is hung up and the fake closed after."""
+    await fake.start()
+    try:
+        config = VoiceConfig(stt="deepgram", deepgram_api_key="dg-test", deepgram_url=fake.url,
+                             deepgram_endpointing_ms=endpointing_ms, turn_detector="off")
+        stt_factory, recognition_factory = deepgram_stt(config)
+        stt = CountingSTT(stt_factory())
+        voice = VoiceFactory(lambda: stt, ConstantTTS, lambda: make_endpointer(config, None), barge_in_ms=500,
+                             barge_in_pause_ms=120, stt_early_ms=100, speculate=speculate,
+                             recognition=recognition_factory)
+        await voice.load()
+        media = LockstepMedia(inbound, fake, stt)
+        media.line = VoiceLine(media, voice, "dg-call")
+        try:
+            yield media.line, media
+        finally:
+            await media.line.hangup()
+    finally:
+        await fake.aclose()
 
 
 def callee_audio(*parts: tuple[int, int]) -> np.ndarray:
@@ -485,9 +496,9 @@ def speech_final_sent(media: LockstepMedia) -> bool:
 
 
 async def test_a_speculative_reply_is_prepared_at_a_pause_and_spoken_once_deepgram_closes_the_turn():
-    fake = await FakeDeepgram(script=[TABLE], interim_every_ms=100).start()
-    line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (4000, 0)))
-    try:
+    fake = FakeDeepgram(script=[TABLE], interim_every_ms=100)
+    audio = callee_audio((200, 0), (1500, 6000), (4000, 0))
+    async with deepgram_line(fake, audio) as (line, media):
         heard = await run_until(media, asyncio.ensure_future(line.listen(30)))
         asked_at = media.elapsed_ms()
         assert isinstance(heard, Speech) and heard.text == TABLE
@@ -502,16 +513,12 @@ async def test_a_speculative_reply_is_prepared_at_a_pause_and_spoken_once_deepgr
         assert isinstance(again, Silence), again  # the closed turn is the guessed one: not heard twice
         turn = line.latency.turns[-1]
         assert turn.gate_open_ms is not None and turn.gate_open_ms >= 1700 + 600
-    finally:
-        await line.hangup()
-        await fake.aclose()
 
 
 async def test_a_speculative_reply_is_dropped_when_the_callee_goes_on_and_the_whole_turn_follows():
-    fake = await FakeDeepgram(script=[MENU], interim_every_ms=100).start()
-    line, media = await deepgram_line(fake, callee_audio((200, 0), (1000, 6000), (300, 0), (1200, 6000),
-                                                         (4000, 0)))
-    try:
+    fake = FakeDeepgram(script=[MENU], interim_every_ms=100)
+    audio = callee_audio((200, 0), (1000, 6000), (300, 0), (1200, 6000), (4000, 0))
+    async with deepgram_line(fake, audio) as (line, media):
         guess = await run_until(media, asyncio.ensure_future(line.listen(30)))  # at the pause
         assert isinstance(guess, Speech) and media.elapsed_ms() < 1200 + 300
         spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
@@ -524,19 +531,15 @@ async def test_a_speculative_reply_is_dropped_when_the_callee_goes_on_and_the_wh
         spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
         assert not spoken.interrupted and media.sent.index(True) * FRAME_MS >= 2700 + 600
         assert line.early_transcripts_used == 1  # Deepgram closed the turn with the second guess's words
-    finally:
-        await line.hangup()
-        await fake.aclose()
 
 
 async def test_a_pause_our_vad_closes_inside_deepgrams_turn_drops_the_reply_and_the_whole_turn_is_answered():
     # The pause (900 ms) outlasts our VAD's end silence (700 ms) but not Deepgram's endpointing (1200 ms): our
     # VAD hears two spans, Deepgram one turn. The guess at the second pause replaces the first one's.
-    fake = await FakeDeepgram(script=[MENU], interim_every_ms=100).start()
     # The second span is shorter than the first: our VAD's voiced time in it never passes the guess's.
-    line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (900, 0), (600, 6000),
-                                                         (6000, 0)), endpointing_ms=1200)
-    try:
+    fake = FakeDeepgram(script=[MENU], interim_every_ms=100)
+    audio = callee_audio((200, 0), (1500, 6000), (900, 0), (600, 6000), (6000, 0))
+    async with deepgram_line(fake, audio, endpointing_ms=1200) as (line, media):
         guess = await run_until(media, asyncio.ensure_future(line.listen(30)))  # at the first pause
         assert isinstance(guess, Speech) and media.elapsed_ms() < 1700 + 700
         spoken = await run_until(media, asyncio.ensure_future(line.say("Eighty five, I see.")))
@@ -549,47 +552,35 @@ async def test_a_pause_our_vad_closes_inside_deepgrams_turn_drops_the_reply_and_
         assert not spoken.interrupted and media.sent.index(True) * FRAME_MS >= 3200 + 1200
         again = await run_until(media, asyncio.ensure_future(line.listen(0.3)))
         assert isinstance(again, Silence), again  # one answer for the one turn
-    finally:
-        await line.hangup()
-        await fake.aclose()
 
 
 async def test_without_speculation_the_turn_is_the_brains_when_deepgram_closes_it():
-    fake = await FakeDeepgram(script=[TABLE], interim_every_ms=100).start()
-    line, media = await deepgram_line(fake, callee_audio((200, 0), (1500, 6000), (4000, 0)), speculate=False)
-    try:
+    fake = FakeDeepgram(script=[TABLE], interim_every_ms=100)
+    audio = callee_audio((200, 0), (1500, 6000), (4000, 0))
+    async with deepgram_line(fake, audio, speculate=False) as (line, media):
         heard = await run_until(media, asyncio.ensure_future(line.listen(30)))
         assert isinstance(heard, Speech) and heard.text == TABLE and speech_final_sent(media)
-    finally:
-        await line.hangup()
-        await fake.aclose()
 
 
 REPLY = "Let me tell you about our opening hours and the menu we serve on weekdays."  # 3.7 s of speech
 
 
 async def test_a_backchannel_over_our_reply_neither_stops_it_nor_becomes_a_turn():
-    fake = await FakeDeepgram(hear=hear_by_loudness).start()
-    line, media = await deepgram_line(fake, callee_audio((800, 0), (300, 4000), (8000, 0)))
-    try:
+    fake = FakeDeepgram(hear=hear_by_loudness)
+    audio = callee_audio((800, 0), (300, 4000), (8000, 0))
+    async with deepgram_line(fake, audio) as (line, media):
         spoken = await run_until(media, asyncio.ensure_future(line.say(REPLY)))
         assert not spoken.interrupted and line.backchannels_heard == 1
         assert BACKCHANNEL in fake.heard  # the live stream heard it too, as a turn of its own
         after = await run_until(media, asyncio.ensure_future(line.listen(0.5)))
         assert isinstance(after, Silence), after
-    finally:
-        await line.hangup()
-        await fake.aclose()
 
 
 async def test_words_over_our_reply_stop_it_and_are_the_next_turn():
-    fake = await FakeDeepgram(hear=hear_by_loudness).start()
-    line, media = await deepgram_line(fake, callee_audio((800, 0), (300, 8000), (8000, 0)))
-    try:
+    fake = FakeDeepgram(hear=hear_by_loudness)
+    audio = callee_audio((800, 0), (300, 8000), (8000, 0))
+    async with deepgram_line(fake, audio) as (line, media):
         spoken = await run_until(media, asyncio.ensure_future(line.say(REPLY)))
         assert spoken.interrupted and line.backchannels_heard == 0
         heard = await run_until(media, asyncio.ensure_future(line.listen(30)))
         assert isinstance(heard, Speech) and heard.text == WORDS_OVER_US
-    finally:
-        await line.hangup()
-        await fake.aclose()
