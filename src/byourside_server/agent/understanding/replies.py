@@ -368,7 +368,8 @@ def is_wrong_number(text: str) -> bool:
 _RECORDING_ONLY = (
     "after the tone", "after the beep", "at the tone", "at the beep", "after the signal", "voicemail",
     "voice mail", "mailbox", "record your message", "leave a message", "leave me a message", "leave us a message",
-    "leave your message", "not available to take your call", "unable to take your call", "can't come to the phone", "cannot come to the phone", "can't get to the phone",
+    "leave your message", "not available to take your call", "unable to take your call", "can't come to the phone",
+    "cannot come to the phone", "can't get to the phone",
     "can't get to my phone", "cannot get to the phone", "the person you are calling", "the person you're calling",
     "the customer you are calling", "the subscriber you are calling", "the number you have dialled",
     "the number you have dialed", "can't answer the phone", "can't answer your call", "no one is available to take",

@@ -96,7 +96,7 @@ def extract_string(reply: str, field: FieldSpec, question: str | None = None, to
         first_name = "first name" in about or "given name" in about
         surname = "surname" in about or "last name" in about
         found = (spans.name(focus, surname=surname, first_name=first_name)
-                 or spans.name(reply, surname="surname" in about, first_name=first_name))
+                 or spans.name(reply, surname=surname, first_name=first_name))
         if found:
             return found
         rest = _generic(focus, wanted)
