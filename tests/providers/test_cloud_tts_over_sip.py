@@ -84,3 +84,7 @@ async def test_a_call_over_sip_speaks_through_the_cloud_tts(provider: str, tmp_p
     assert sent and "table" in " ".join(sent).lower() and "table" in agent_words.lower(), (sent, call.turns)
     heard_by_sofia = " ".join(simulator.callees[0].heard).lower()
     assert "table" in heard_by_sofia, simulator.callees[0].heard  # our words reached her as speech, over RTP
+    turns = call.latency["turns"]  # per-turn latency on the call, the provider's first audio included
+    assert turns, call.latency
+    for turn in turns:
+        assert turn["totalMs"] >= turn["endpointingMs"] >= 0 and turn["ttsFirstAudioMs"] >= 0, turn
