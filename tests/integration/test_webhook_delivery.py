@@ -123,12 +123,12 @@ async def test_every_call_gets_exactly_one_terminal_event(services):
             to: await queue_call(services, account, receiver.url(f"/{to[1:]}"), to)
             for to in ("+14155550123", "+14155550124", "+14155550125")
         }
+        # Cancelled while still queued (before any worker runs, so none can dial it first): it ends at once.
+        cancel_me = await queue_call(services, account, receiver.url("/canceled"), "+14155550126")
+        await services.calls.request_cancel(account.id, cancel_me)
         async with running(call_worker(services, telephony), deliverer(services)):
-            for call_id in ids.values():
+            for call_id in [*ids.values(), cancel_me]:
                 await wait_deliveries(services, account, call_id, finished)
-            cancel_me = await queue_call(services, account, receiver.url("/canceled"), "+14155550126")
-            await services.calls.request_cancel(account.id, cancel_me)
-            await wait_deliveries(services, account, cancel_me, finished)
     by_path: dict[str, list[str]] = {}
     for req in receiver.requests:
         by_path.setdefault(req.path, []).append(req.json["event"])
